@@ -1,0 +1,1 @@
+"""Facial-expression CNNs: VGG, ResNet, Residual Masking Network, Residual Attention Network."""
