@@ -214,6 +214,17 @@ def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
         raise ConfigError(f"{where or 'config'}: {exc}") from None
 
 
+def _merge(base: dict, update: Mapping[str, Any]) -> dict:
+    """Tables merge key by key; any other value (lists included) replaces the default."""
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 def to_dict(config: Any) -> dict:
     """Convert a configuration dataclass (recursively) to plain TOML-compatible data."""
     return dataclasses.asdict(config)
@@ -238,7 +249,7 @@ def load_config(
     config : cls
         The validated configuration.
     """
-    data = read_toml(path) if path is not None else {}
+    data = _merge(to_dict(cls()), read_toml(path) if path is not None else {})
     data = apply_overrides(data, overrides)
     try:
         return from_dict(cls, data)
@@ -258,7 +269,8 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, Mapping):
-        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+        items = ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
+        return "{ " + items + " }"
     raise TypeError(f"cannot write {value!r} as TOML")
 
 

@@ -1,1 +1,177 @@
-"""Models for EEG band-power topomaps of shape (n_bands, H, W)."""
+"""Models for EEG band-power topomaps of shape (n_bands, H, W).
+
+``topo_resnet`` is torchvision's ResNet-18 (its ``BasicBlock``) adapted to small
+multi-band images: a 3x3 stride-1 stem without max-pooling, ``in_chans`` equal to
+the number of bands, a width multiplier, and dropout before the classifier.
+``topo_cnn`` is a small VGG-style network. Both work for any size divisible by 8
+(32x32 and 64x64 topomaps).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from .registry import register_model
+
+
+def _init_weights(model: nn.Module) -> None:
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=0.01)
+            nn.init.zeros_(m.bias)
+
+
+class TopoResNet(nn.Module):
+    """ResNet with torchvision's ``BasicBlock`` for small multi-band images.
+
+    Parameters
+    ----------
+    num_classes : int
+        Output classes.
+    in_chans : int
+        Input channels (frequency bands).
+    width : int
+        Channels of the first stage; stages have width, 2x, 4x, 8x (64 = ResNet-18).
+    layers : sequence of int
+        Blocks per stage ((2, 2, 2, 2) = ResNet-18).
+    dropout : float
+        Dropout probability before the final linear layer.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        in_chans: int,
+        width: int = 64,
+        layers: Sequence[int] = (2, 2, 2, 2),
+        dropout: float = 0.0,
+    ):
+        from torchvision.models.resnet import BasicBlock
+
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_chans, width, 3, stride=1, padding=1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+        )
+        stages = []
+        inplanes = width
+        for i, n_blocks in enumerate(layers):
+            planes, stride = width * 2**i, 1 if i == 0 else 2
+            downsample = None
+            if stride != 1 or inplanes != planes:
+                downsample = nn.Sequential(
+                    nn.Conv2d(inplanes, planes, 1, stride=stride, bias=False),
+                    nn.BatchNorm2d(planes),
+                )
+            blocks = [BasicBlock(inplanes, planes, stride, downsample)]
+            blocks += [BasicBlock(planes, planes) for _ in range(n_blocks - 1)]
+            stages.append(nn.Sequential(*blocks))
+            inplanes = planes
+        self.stages = nn.Sequential(*stages)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(inplanes, num_classes)
+        _init_weights(self)
+        for m in self.modules():  # each residual branch starts as the identity
+            if isinstance(m, BasicBlock):
+                nn.init.zeros_(m.bn2.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map ``(N, in_chans, H, W)`` to ``(N, num_classes)`` logits."""
+        x = self.stages(self.stem(x))
+        return self.fc(self.dropout(torch.flatten(self.pool(x), 1)))
+
+
+class TopoCNN(nn.Module):
+    """Small VGG-style CNN: three conv-conv-pool stages, global pooling, dropout, linear.
+
+    Parameters
+    ----------
+    num_classes : int
+        Output classes.
+    in_chans : int
+        Input channels (frequency bands).
+    width : int
+        Channels of the first stage (doubled at each of the next two).
+    dropout : float
+        Dropout probability before the final linear layer.
+    """
+
+    def __init__(self, num_classes: int, in_chans: int, width: int = 32, dropout: float = 0.3):
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = in_chans
+        for i in range(3):
+            out = width * 2**i
+            for _ in range(2):
+                layers += [
+                    nn.Conv2d(channels, out, 3, padding=1, bias=False),
+                    nn.BatchNorm2d(out),
+                    nn.ReLU(inplace=True),
+                ]
+                channels = out
+            layers.append(nn.MaxPool2d(2))
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(channels, num_classes)
+        _init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map ``(N, in_chans, H, W)`` to ``(N, num_classes)`` logits."""
+        x = self.pool(self.features(x))
+        return self.fc(self.dropout(torch.flatten(x, 1)))
+
+
+def _check_size(name: str, img_size: int) -> None:
+    if img_size < 8:
+        raise ConfigError(f"{name} needs topomaps of at least 8x8 pixels, got {img_size}")
+
+
+@register_model(
+    "topo_resnet",
+    family="eeg",
+    description="ResNet-18 (torchvision BasicBlock) with a 3x3 stride-1 stem for topomaps",
+    in_chans=5,
+    img_size=32,
+)
+def topo_resnet(
+    num_classes: int = 2,
+    in_chans: int = 5,
+    img_size: int = 32,
+    width: int = 64,
+    layers: Sequence[int] = (2, 2, 2, 2),
+    dropout: float = 0.0,
+) -> TopoResNet:
+    """Build the topomap ResNet (see :class:`TopoResNet`); ``img_size`` only checked."""
+    _check_size("topo_resnet", img_size)
+    return TopoResNet(num_classes, in_chans, width=width, layers=tuple(layers), dropout=dropout)
+
+
+@register_model(
+    "topo_cnn",
+    family="eeg",
+    description="small VGG-style CNN for topomaps (three conv-conv-pool stages)",
+    in_chans=5,
+    img_size=32,
+)
+def topo_cnn(
+    num_classes: int = 2,
+    in_chans: int = 5,
+    img_size: int = 32,
+    width: int = 32,
+    dropout: float = 0.3,
+) -> TopoCNN:
+    """Build the small topomap CNN (see :class:`TopoCNN`); ``img_size`` only checked."""
+    _check_size("topo_cnn", img_size)
+    return TopoCNN(num_classes, in_chans, width=width, dropout=dropout)

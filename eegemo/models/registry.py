@@ -102,7 +102,9 @@ def create_model(
     """
     entry = get_entry(name)
     try:
-        return entry.builder(num_classes=num_classes, in_chans=in_chans, img_size=img_size, **kwargs)
+        return entry.builder(
+            num_classes=num_classes, in_chans=in_chans, img_size=img_size, **kwargs
+        )
     except TypeError as exc:
         raise ConfigError(f"model {name!r}: {exc}") from None
 

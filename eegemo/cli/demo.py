@@ -1,0 +1,49 @@
+"""``eegemo demo``: the whole journey on simulated data, ending in an HTML report."""
+
+from __future__ import annotations
+
+import argparse
+
+DESCRIPTION = """\
+Simulate a small two-condition EEG study (rest and task; realistic sources through a
+spherical head model, eye blinks, line noise), preprocess it with the default pipeline
+(bandpass, notch, resample, average reference, ICA, epochs, band power, topomaps),
+train the ResNet baseline (topo_resnet) with validation on held-out training
+subjects, evaluate it on simulated subjects it never saw, and write OUT/report.html:
+the pipeline that ran, what ICA removed, topomaps per condition and band, learning
+curves, confusion matrix and accuracy, balanced accuracy and macro-F1.
+
+About 3 minutes on two CPU cores (--quick: well under one). Everything is written
+inside OUT; running again with the same settings reuses what is complete.
+"""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the ``demo`` subcommand."""
+    p = sub.add_parser(
+        "demo",
+        help="simulate a study, preprocess, train, evaluate and write an HTML report",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--out", default="eegemo-demo", metavar="DIR",
+                   help="demo folder, empty or from an earlier demo (default: eegemo-demo)")
+    p.add_argument("--subjects", type=int, metavar="N",
+                   help="simulated subjects, at least 3 (default: 10, or 4 with --quick); "
+                   "a fifth of them (at least one) is held out for the evaluation")
+    p.add_argument("--jobs", "-j", type=int, metavar="N",
+                   help="recordings preprocessed in parallel (default: the CPU cores)")
+    p.add_argument("--quick", action="store_true",
+                   help="4 subjects x 20 s and 2 training epochs: checks the whole chain fast")
+    p.add_argument("--no-progress", action="store_true", help="no progress messages or bars")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the demo and print where the report is."""
+    from ..demo import print_result, run_demo
+
+    result = run_demo(args.out, n_subjects=args.subjects, jobs=args.jobs, quick=args.quick,
+                      progress=not args.no_progress)
+    print_result(result)
+    return 0

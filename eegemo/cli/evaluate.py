@@ -1,0 +1,57 @@
+"""``eegemo evaluate``: score a trained model on data it has never seen."""
+
+from __future__ import annotations
+
+import argparse
+
+DESCRIPTION = """\
+Score a trained model (a run folder, whose best checkpoint is used, or a .pt file)
+on DATA, which must not have been used for training or model selection.
+
+EEG: DATA is a preprocessed folder with manifest.csv, prepared exactly as in
+training (with subject-wise normalisation, each new subject is standardised with
+its own statistics; no labels are used for that). Labels are matched to the
+model's classes by name; an unknown label is an error.
+Faces: DATA is a folder whose subfolders are the classes, a FER2013 root (choose
+train/val/test with --split) or the Kaggle CSV (--split picks the usage).
+
+Prints accuracy, balanced accuracy, macro-F1, per-class scores and the confusion
+matrix; --json prints one JSON object instead.
+"""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the ``evaluate`` subcommand."""
+    p = sub.add_parser(
+        "evaluate",
+        help="score a trained model on held-out data (accuracy, balanced accuracy, macro-F1)",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", metavar="RUN_OR_CHECKPOINT", help="run folder or checkpoint .pt")
+    p.add_argument("data", metavar="DATA", help="held-out data (EEG folder or face data)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--split", metavar="NAME",
+                   help="face data: split folder or CSV usage (train, val, test, PublicTest...)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
+                   help="where to run the model (default: auto)")
+    p.add_argument("--batch-size", type=int, default=256, help="evaluation batch size")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate and print the metrics."""
+    import json
+
+    from ..errors import ConfigError
+    from ..train.experiment import evaluate_checkpoint, metrics_table
+
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
+    metrics = evaluate_checkpoint(args.model, args.data, split=args.split, device=args.device,
+                                  batch_size=args.batch_size)
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        print(metrics_table(metrics))
+    return 0

@@ -1,0 +1,109 @@
+"""``eegemo train``: train a model on preprocessed EEG topomaps or on face images."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+DESCRIPTION = """\
+Train a registered model and write a self-contained run folder: the resolved
+config.toml, metrics.jsonl (one line per epoch), checkpoints/best.pt and last.pt,
+and report/ (learning curves, confusion matrix, per-class scores, report.md/html).
+
+DATA is a preprocessed EEG folder (with manifest.csv: whole subjects are held out
+for validation, data.val_fraction), a FER2013 folder with train/ and val/, or a
+FER2013 .csv. Without --config the defaults suit topomaps (the same values as
+pipelines/train-topomap.toml); change any key with --set, e.g.
+--set epochs=50 --set optimizer.lr=3e-4 --set model=topo_cnn.
+
+--cv loso or --cv K runs cross-validation by subject (EEG): each fold's model is
+scored on subjects it never saw, and RUN/cv.json and RUN/cv.md hold every fold
+and the mean +- sd. Multi-GPU or multi-process: torchrun --nproc_per_node N -m
+eegemo train ... (only rank 0 writes).
+"""
+
+
+def _cv(text: str) -> str | int:
+    if text.lower() == "loso":
+        return "loso"
+    try:
+        k = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'loso' or a number of folds, got {text!r}"
+        ) from None
+    if k < 2:
+        raise argparse.ArgumentTypeError(f"need at least 2 folds, got {k}")
+    return k
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the ``train`` subcommand."""
+    p = sub.add_parser(
+        "train",
+        help="train a model on EEG topomaps or face images (one trainer for both)",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--data", metavar="DATA",
+                   help="preprocessed EEG folder (manifest.csv), FER2013 folder or CSV "
+                        "(optional with --resume: taken from RUN/run.json)")
+    p.add_argument("--out", required=True, metavar="RUN", help="run folder to write")
+    p.add_argument("--config", metavar="FILE",
+                   help="training config TOML (default: built-in topomap defaults)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set optimizer.lr=1e-3 (repeatable)")
+    p.add_argument("--cv", type=_cv, metavar="loso|K",
+                   help="cross-validation by subject: leave-one-subject-out or K folds")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in RUN from its last checkpoint (same config)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"),
+                   help="override the config's device (default: auto)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Resolve the config, train, and print where the results are."""
+    import json
+    from pathlib import Path
+
+    from ..config import load_config
+    from ..errors import ConfigError
+    from ..train.experiment import cv_markdown, train_run
+    from ..train.settings import TrainConfig
+
+    out = Path(args.out)
+    overrides = list(args.overrides)
+    if args.device:
+        overrides.append(f"device={args.device}")
+    config_path = args.config
+    data = args.data
+    if args.resume and (out / "config.toml").is_file():
+        if args.config:
+            raise ConfigError(f"--resume continues with {out / 'config.toml'}; drop --config")
+        config_path = out / "config.toml"
+        run_info = out / "run.json"
+        if data is None and run_info.is_file():
+            data = json.loads(run_info.read_text(encoding="utf-8"))["data"]
+        elif data is None:
+            folds = sorted(out.glob("fold-*/run.json"))
+            if folds:
+                data = json.loads(folds[0].read_text(encoding="utf-8"))["data"]
+    if data is None:
+        raise ConfigError("--data is required (the preprocessed EEG folder or face data)")
+    config = load_config(TrainConfig, config_path, overrides)
+    summary = train_run(data, out, config, cv=args.cv, resume=args.resume,
+                        progress=not args.no_progress)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
+    if args.cv is not None:
+        print(cv_markdown(summary), end="")
+        print(f"cross-validation written to {out} (cv.json, cv.md, fold-*/report/)")
+        return 0
+    for split, m in summary["metrics"].items():
+        print(f"{split}: balanced accuracy {m['balanced_accuracy']:.4f}  "
+              f"macro-F1 {m['macro_f1']:.4f}  accuracy {m['accuracy']:.4f}  (n = {m['n']})")
+    print(f"best epoch {summary['best_epoch']} of {summary['epochs_run']}; "
+          f"report: {out / 'report' / 'report.md'}")
+    return 0

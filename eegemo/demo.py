@@ -1,0 +1,568 @@
+"""The whole eegemo journey on simulated data, ending in an HTML report: ``eegemo demo``.
+
+:func:`run_demo` simulates a two-condition study, preprocesses it with the default
+pipeline (ICA included), trains the ResNet baseline with subject-wise validation,
+evaluates it on held-out subjects and writes ``OUT/report.html``. It calls the same
+functions as ``eegemo preprocess``, ``eegemo train`` and ``eegemo evaluate``. Layout::
+
+    OUT/demo.json                    the demo's settings (a re-run must match them)
+    OUT/raw/train/, raw/heldout/     simulated EDF recordings
+    OUT/preprocessed/train/, .../heldout/   eegemo preprocess outputs
+    OUT/run/                         eegemo train run folder
+    OUT/figures/                     the report's figures
+    OUT/metrics.json                 held-out metrics (eegemo evaluate --json)
+    OUT/report.html                  the report, figures embedded
+
+Nothing is written outside OUT. A re-run with the same settings reuses the complete
+recordings, preprocessing outputs and training run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import __version__
+from .atomic import write_json
+from .errors import EegemoError
+
+if TYPE_CHECKING:
+    import mne
+
+    from .eeg.settings import PreprocessConfig
+
+#: The simulated conditions, which become the class labels.
+CONDITIONS = ("rest", "task")
+SUBJECT_PATTERN = r"(?P<subject>sub-\d+)"
+LABEL_PATTERN = r"_(?P<label>[a-z]+)\.edf$"
+#: Changes to the default pipeline, shown in the report with the reason below.
+PIPELINE_OVERRIDES = ("stages.ica.max_iter=200",)
+PIPELINE_OVERRIDES_WHY = (
+    "The simulated brain sources are Gaussian noise shaped into rhythms, which ICA cannot "
+    "unmix, so FastICA runs to its iteration limit on every recording; the blink component "
+    "is found well before it. A lower limit keeps the demo within minutes."
+)
+#: Fraction of the subjects held out for the final evaluation (at least one).
+TEST_FRACTION = 0.2
+MODEL = "topo_resnet"
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoPlan:
+    """Size of the simulated study and of the training run.
+
+    Attributes
+    ----------
+    n_subjects : int
+        Simulated subjects; the last ``n_test`` are held out for evaluation.
+    n_test : int
+        Held-out subjects, never seen in training or validation.
+    val_fraction : float
+        Fraction of the remaining subjects held out for model selection.
+    duration_s : float
+        Length of each recording (one per subject and condition).
+    sfreq : float
+        Sampling rate of the simulated recordings.
+    epochs : int
+        Training epochs.
+    seed : int
+        Seed of the simulation, the split and the training.
+    """
+
+    n_subjects: int = 10
+    n_test: int = 2
+    val_fraction: float = 0.25
+    duration_s: float = 60.0
+    sfreq: float = 250.0
+    epochs: int = 12
+    seed: int = 0
+
+    @property
+    def test_subjects(self) -> list[str]:
+        """Names of the held-out subjects (the last ones)."""
+        first = self.n_subjects - self.n_test + 1
+        return [f"sub-{k:02d}" for k in range(first, self.n_subjects + 1)]
+
+    def train_overrides(self) -> list[str]:
+        """``--set`` overrides of the training configuration (on top of its defaults)."""
+        return [
+            f"model={MODEL}",
+            f"epochs={self.epochs}",
+            f"data.val_fraction={self.val_fraction}",
+            f"seed={self.seed}",
+        ]
+
+
+def demo_plan(quick: bool = False, n_subjects: int | None = None) -> DemoPlan:
+    """The demo's settings: the full demo (a few minutes) or ``quick`` (well under a minute).
+
+    Parameters
+    ----------
+    quick : bool
+        4 subjects x 20 s and 2 training epochs, for tests and a first look.
+    n_subjects : int | None
+        Number of simulated subjects (at least 3: train, validation, test); default 10,
+        or 4 with ``quick``.
+
+    Returns
+    -------
+    plan : DemoPlan
+
+    Raises
+    ------
+    EegemoError
+        If ``n_subjects`` is not an integer of at least 3.
+    """
+    base = DemoPlan(n_subjects=4, duration_s=20.0, epochs=2) if quick else DemoPlan()
+    n = base.n_subjects if n_subjects is None else n_subjects
+    if isinstance(n, bool) or not isinstance(n, int) or n < 3:
+        raise EegemoError(
+            f"--subjects: need at least 3 subjects (train, validation, held-out test), got {n!r}"
+        )
+    return dataclasses.replace(base, n_subjects=n, n_test=max(1, round(TEST_FRACTION * n)))
+
+
+@dataclasses.dataclass
+class DemoResult:
+    """What :func:`run_demo` produced.
+
+    Attributes
+    ----------
+    out_dir : Path
+        The demo folder.
+    report : Path
+        ``out_dir/report.html``.
+    metrics : dict
+        Held-out metrics (as ``eegemo evaluate --json`` prints them).
+    summary : dict
+        Everything the report shows, as plain data.
+    """
+
+    out_dir: Path
+    report: Path
+    metrics: dict
+    summary: dict
+
+
+# ------------------------------------------------------------------ the folder
+
+
+def _claim_folder(out: Path, plan: DemoPlan) -> None:
+    """Make ``out`` a demo folder for ``plan``; refuse a foreign or differently-made one."""
+    marker = out / "demo.json"
+    wanted = {"eegemo_demo": 1, "plan": dataclasses.asdict(plan)}
+    if out.exists() and not out.is_dir():
+        raise EegemoError(f"{out}: exists and is not a folder")
+    if marker.is_file():
+        try:
+            found = json.loads(marker.read_text(encoding="utf-8"))
+        except ValueError:
+            found = None
+        if not isinstance(found, dict) or found.get("plan") != wanted["plan"]:
+            old = found.get("plan", {}) if isinstance(found, dict) else {}
+            diff = ", ".join(
+                f"{k} {old.get(k)!r} -> {v!r}" for k, v in wanted["plan"].items()
+                if old.get(k) != v
+            )
+            raise EegemoError(
+                f"{out}: holds a demo made with other settings ({diff or 'unreadable demo.json'})"
+                "; choose another --out or delete that folder"
+            )
+        return
+    if out.is_dir() and any(out.iterdir()):
+        raise EegemoError(
+            f"{out}: folder is not empty and holds no eegemo demo; choose another --out"
+        )
+    write_json(marker, wanted)
+
+
+@contextlib.contextmanager
+def _step(name: str, message: str, timings: dict[str, float], progress: bool) -> Iterator[None]:
+    if progress:
+        print(f"==> {message}", flush=True)
+    start = time.perf_counter()
+    yield
+    timings[name] = round(time.perf_counter() - start, 2)
+    if progress:
+        print(f"    done in {timings[name]:.1f} s", flush=True)
+
+
+# ------------------------------------------------------------------ the steps
+
+
+def simulate_demo_study(raw_dir: str | Path, plan: DemoPlan) -> tuple[Path, Path, bool]:
+    """Simulate the study into ``raw_dir/train`` and ``raw_dir/heldout`` (unless complete).
+
+    Parameters
+    ----------
+    raw_dir : path-like
+        Folder for the recordings.
+    plan : DemoPlan
+        Subjects, length, sampling rate and seed.
+
+    Returns
+    -------
+    train_dir, heldout_dir : Path
+        One EDF file per subject and condition; the held-out subjects' files are in
+        ``heldout_dir`` only.
+    simulated : bool
+        False when every file was already there.
+    """
+    from .eeg.simulate import simulate_study
+
+    raw_dir = Path(raw_dir)
+    train_dir, heldout_dir = raw_dir / "train", raw_dir / "heldout"
+    held = set(plan.test_subjects)
+    expected = [
+        (heldout_dir if f"sub-{k:02d}" in held else train_dir) / f"sub-{k:02d}_{c}.edf"
+        for k in range(1, plan.n_subjects + 1)
+        for c in CONDITIONS
+    ]
+    if all(p.is_file() for p in expected):
+        return train_dir, heldout_dir, False
+    paths = simulate_study(train_dir, plan.n_subjects, CONDITIONS, plan.duration_s, plan.sfreq,
+                           fmt="edf", seed=plan.seed)
+    heldout_dir.mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        if path.name.split("_")[0] in held:
+            os.replace(path, heldout_dir / path.name)
+    return train_dir, heldout_dir, True
+
+
+def demo_preprocess_config() -> PreprocessConfig:
+    """The default pipeline with the demo's file-name patterns and :data:`PIPELINE_OVERRIDES`."""
+    from .eeg.settings import load_preprocess_config
+
+    return load_preprocess_config(
+        None,
+        PIPELINE_OVERRIDES,
+        {"discovery.subject_pattern": SUBJECT_PATTERN, "discovery.label_pattern": LABEL_PATTERN},
+    )
+
+
+def rerun_until_ica(
+    path: str | Path, config: PreprocessConfig
+) -> tuple[mne.io.BaseRaw, mne.io.BaseRaw, dict[str, Any]]:
+    """Run the configured stages on one recording, keeping the signal around the ICA stage.
+
+    The stages are those of ``config`` in order, each as the pipeline runs it (single
+    threaded, so the ICA decomposition is the one the batch computed).
+
+    Parameters
+    ----------
+    path : path-like
+        The recording.
+    config : PreprocessConfig
+        The preprocessing configuration; it must contain an ``ica`` stage.
+
+    Returns
+    -------
+    before, after : mne.io.BaseRaw
+        The recording just before and just after the ICA stage.
+    record : dict
+        What the ICA stage recorded (components fitted, ``excluded`` with reasons).
+    """
+    from threadpoolctl import threadpool_limits
+
+    from .eeg.channels import prepare_channels
+    from .eeg.io import read_raw
+    from .eeg.stages import StageContext
+
+    stages = config.build_stages()
+    names = [s.name for s in stages]
+    if "ica" not in names:
+        raise EegemoError("the pipeline has no ica stage to show")
+    raw, _ = prepare_channels(read_raw(path), config.channels)
+    with threadpool_limits(limits=1):
+        for stage in stages[: names.index("ica")]:
+            raw = stage.apply(raw, StageContext(line_freq=config.line_freq))
+        before = raw.copy()
+        context = StageContext(line_freq=config.line_freq)
+        after = stages[names.index("ica")].apply(raw, context)
+    return before, after, context.record
+
+
+def _read_provenance(prep_dir: Path) -> list[dict]:
+    return [
+        json.loads(p.read_text(encoding="utf-8"))
+        for p in sorted((prep_dir / "provenance").glob("*.json"))
+    ]
+
+
+def _batch_summary(result: Any, provenance: Sequence[dict]) -> dict[str, int]:
+    return {
+        "processed": len(result.processed),
+        "skipped": len(result.skipped),
+        "failed": len(result.failures),
+        "epochs": result.n_epochs,
+        "rejected": sum(p["epochs"]["rejected"] for p in provenance),
+    }
+
+
+def _ica_rows(provenance: Sequence[dict]) -> list[dict]:
+    rows = []
+    for prov in provenance:
+        ica = next((s for s in prov["stages"] if s["name"] == "ica"), {})
+        rows.append({
+            "recording": prov["recording"]["id"],
+            "n_components": ica.get("n_components"),
+            "excluded": prov.get("ica_excluded", []),
+        })
+    return rows
+
+
+def _flat(table: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in table.items():
+        if isinstance(value, dict) and key != "bands":
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _commands(out: Path, plan: DemoPlan, jobs: int) -> list[str]:
+    sets = " ".join(f"--set {o}" for o in PIPELINE_OVERRIDES)
+    patterns = f"--subject-pattern '{SUBJECT_PATTERN}' --label-pattern '{LABEL_PATTERN}'"
+    train_sets = " ".join(f"--set {o}" for o in plan.train_overrides())
+    return [
+        f"eegemo preprocess {out}/raw/{part} {out}/preprocessed/{part} "
+        f"--config pipelines/default.toml {patterns} {sets} --jobs {jobs}"
+        for part in ("train", "heldout")
+    ] + [
+        f"eegemo train --data {out}/preprocessed/train --out {out}/run {train_sets}",
+        f"eegemo evaluate {out}/run {out}/preprocessed/heldout --json",
+    ]
+
+
+def _versions() -> dict[str, str]:
+    import torch
+
+    from .eeg.pipeline import versions
+
+    return {**versions(), "torch": torch.__version__}
+
+
+def default_jobs() -> int:
+    """Worker processes for preprocessing: the CPU cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def run_demo(
+    out: str | Path = "eegemo-demo",
+    *,
+    n_subjects: int | None = None,
+    jobs: int | None = None,
+    quick: bool = False,
+    progress: bool = True,
+) -> DemoResult:
+    """Simulate, preprocess, train, evaluate, and write ``out/report.html``.
+
+    Parameters
+    ----------
+    out : path-like
+        Demo folder (created; everything is written inside it). An existing folder
+        must be empty or hold a demo made with the same settings, which is then
+        completed, reusing what is done.
+    n_subjects : int | None
+        Simulated subjects (at least 3); see :func:`demo_plan`.
+    jobs : int | None
+        Recordings preprocessed in parallel; default: the available CPU cores.
+    quick : bool
+        A small, fast version (see :func:`demo_plan`).
+    progress : bool
+        Step messages and progress bars.
+
+    Returns
+    -------
+    result : DemoResult
+        The report's path, the held-out metrics and the full summary.
+
+    Raises
+    ------
+    EegemoError
+        For bad arguments, a folder that is not a demo folder, or a failed step.
+    """
+    from .config import load_config, to_dict
+    from .demo_figures import condition_means, plot_condition_topomaps, plot_ica_blink
+    from .demo_report import write_demo_report
+    from .eeg.batch import preprocess
+    from .eeg.pipeline import rasterizer_for
+    from .train.checkpoint import load_model
+    from .train.experiment import evaluate_checkpoint, train_run
+    from .train.report import plot_confusion
+    from .train.settings import TrainConfig
+
+    plan = demo_plan(quick, n_subjects)
+    jobs = default_jobs() if jobs is None else jobs
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise EegemoError(f"--jobs: expected a positive integer, got {jobs!r}")
+    out = Path(out)
+    _claim_folder(out, plan)
+    figures_dir = out / "figures"
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    n_rec = plan.n_subjects * len(CONDITIONS)
+
+    with _step("simulate", f"Simulating {plan.n_subjects} subjects x {len(CONDITIONS)} "
+               f"conditions x {plan.duration_s:g} s at {plan.sfreq:g} Hz ({n_rec} EDF files)",
+               timings, progress):
+        raw_train, raw_heldout, simulated = simulate_demo_study(out / "raw", plan)
+        if progress and not simulated:
+            print("    all recordings already there", flush=True)
+
+    config = demo_preprocess_config()
+    prep_train, prep_heldout = out / "preprocessed" / "train", out / "preprocessed" / "heldout"
+    batches = {}
+    with _step("preprocess", f"Preprocessing with the default pipeline (ICA included), "
+               f"{jobs} worker(s)", timings, progress):
+        for part, raw_dir, prep_dir in (("train", raw_train, prep_train),
+                                        ("heldout", raw_heldout, prep_heldout)):
+            result = preprocess(raw_dir, prep_dir, config, jobs=jobs, progress=progress)
+            if result.failures:
+                first = result.failures[0]
+                raise EegemoError(
+                    f"preprocessing failed for {len(result.failures)} simulated recording(s), "
+                    f"first {first.recording}: [{first.stage}] {first.error}"
+                )
+            if progress and result.skipped:
+                print(f"    {part}: reused {len(result.skipped)} complete recording(s)",
+                      flush=True)
+            batches[part] = result
+    prov_train, prov_heldout = _read_provenance(prep_train), _read_provenance(prep_heldout)
+
+    example = min(raw_train.glob("sub-*_rest.edf"))
+    with _step("ica_figure", f"Re-running the stages on {example.name} to show what ICA removed",
+               timings, progress):
+        before, after, ica_record = rerun_until_ica(example, config)
+        blink = plot_ica_blink(before, after, figures_dir / "ica_blink.png",
+                               ica_record["excluded"], title=example.stem)
+
+    bands = list(config.bandpower.bands)
+    with _step("topomap_figure", "Averaging topomaps per condition and band", timings,
+               progress):
+        labels, means, counts = condition_means(prep_train)
+        geometry = rasterizer_for(after.copy().pick("eeg").info, config.topomap)
+        plot_condition_topomaps(labels, means, bands, figures_dir / "topomaps.png", geometry)
+
+    train_config = load_config(TrainConfig, None, plan.train_overrides())
+    run_dir = out / "run"
+    with _step("train", f"Training {MODEL} for {plan.epochs} epoch(s), validation on held-out "
+               "training subjects", timings, progress):
+        trained = train_run(prep_train, run_dir, train_config,
+                            resume=(run_dir / "config.toml").is_file(), progress=progress)
+
+    with _step("evaluate", f"Evaluating on the held-out subjects {', '.join(plan.test_subjects)}",
+               timings, progress):
+        metrics = evaluate_checkpoint(run_dir, prep_heldout)
+        metrics["subjects"] = plan.test_subjects
+        write_json(out / "metrics.json", metrics)
+        plot_confusion(metrics["confusion_matrix"], metrics["classes"],
+                       figures_dir / "confusion_heldout.png",
+                       title=f"Held-out subjects (n = {metrics['n']} epochs)")
+
+    model, meta = load_model(run_dir)
+    run_report = json.loads((run_dir / "report" / "metrics.json").read_text(encoding="utf-8"))
+    timings["total"] = round(time.perf_counter() - started, 2)
+    summary = {
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "study": {
+            "n_subjects": plan.n_subjects,
+            "conditions": list(CONDITIONS),
+            "duration_s": plan.duration_s,
+            "sfreq": plan.sfreq,
+            "line_freq": config.line_freq,
+            "seed": plan.seed,
+        },
+        "split": {
+            "train": trained["splits"]["train"],
+            "val": trained["splits"].get("val", {"subjects": [], "epochs": 0}),
+            "test": {"subjects": plan.test_subjects, "epochs": metrics["n"]},
+        },
+        "pipeline": {
+            "source": "built-in defaults = pipelines/default.toml",
+            "overrides": list(PIPELINE_OVERRIDES),
+            "overrides_why": PIPELINE_OVERRIDES_WHY,
+            "stages": config.stages,
+            "epochs": _flat(to_dict(config.epochs)),
+            "bandpower": _flat(to_dict(config.bandpower)),
+            "topomap": _flat(to_dict(config.topomap)),
+        },
+        "preprocessing": {
+            "example": example.stem,
+            "stage_records": next(p["stages"] for p in prov_train
+                                  if p["recording"]["id"] == example.stem),
+            "train": _batch_summary(batches["train"], prov_train),
+            "test": _batch_summary(batches["heldout"], prov_heldout),
+        },
+        "ica": {
+            "recording": example.stem,
+            "record": ica_record,
+            "blink": blink,
+            "per_recording": _ica_rows(prov_train + prov_heldout),
+        },
+        "topomaps": {"epochs": counts, "bands": bands},
+        "training": {
+            "model": MODEL,
+            "params": sum(p.numel() for p in model.parameters()),
+            "input": f"{meta['model']['in_chans']} bands x {meta['model']['img_size']} x "
+                     f"{meta['model']['img_size']} pixels",
+            "epochs_run": trained["epochs_run"],
+            "best_epoch": trained["best_epoch"],
+            "monitor": train_config.early_stopping.monitor,
+            "optimizer": f"{train_config.optimizer.name} (lr {train_config.optimizer.lr:g}), "
+                         f"{train_config.schedule.name}, batch {train_config.batch_size}",
+            "normalization": train_config.data.normalization,
+            "device": run_report.get("device", "cpu"),
+            "time_s": timings["train"],
+            "val": trained["metrics"].get("val", {}),
+        },
+        "test": metrics,
+        "commands": _commands(out, plan, jobs),
+        "files": {
+            "this report": "report.html",
+            "held-out metrics (JSON)": "metrics.json",
+            "simulated recordings": "raw/train/, raw/heldout/",
+            "preprocessed (manifest, topomaps, provenance)": "preprocessed/train/, "
+                                                             "preprocessed/heldout/",
+            "training run (config, metrics.jsonl, checkpoints, report)": "run/",
+            "figures": "figures/",
+        },
+        "timings_s": timings,
+        "versions": _versions(),
+    }
+    figures = {
+        "ica": figures_dir / "ica_blink.png",
+        "topomaps": figures_dir / "topomaps.png",
+        "learning_curves": run_dir / "report" / "learning_curves.png",
+        "confusion": figures_dir / "confusion_heldout.png",
+    }
+    report = write_demo_report(out / "report.html", summary, figures)
+    return DemoResult(out_dir=out, report=report, metrics=metrics, summary=summary)
+
+
+def print_result(result: DemoResult, stream: Any = None) -> None:
+    """Print the held-out metrics and where the report is (absolute path and ``file://`` URL)."""
+    stream = stream if stream is not None else sys.stdout
+    m = result.metrics
+    path = result.report.resolve()
+    print(
+        f"\nheld-out subjects {', '.join(m['subjects'])} (n = {m['n']} epochs): "
+        f"balanced accuracy {m['balanced_accuracy']:.3f}  accuracy {m['accuracy']:.3f}  "
+        f"macro-F1 {m['macro_f1']:.3f}\n"
+        f"total {result.summary['timings_s']['total']:.0f} s (eegemo {__version__})\n"
+        f"report: {path}\n"
+        f"open:   {path.as_uri()}",
+        file=stream,
+        flush=True,
+    )

@@ -1,0 +1,622 @@
+"""One recording from raw file to topomaps, band power and a provenance record.
+
+:func:`process_recording` runs read → channels → stages → epochs → band power →
+topomaps and writes, each file atomically::
+
+    OUT/<subject>/<id>_topomaps.npy    float32 (n_epochs, n_bands, res, res), NaN outside head
+    OUT/<subject>/<id>_bandpower.npy   float32 (n_epochs, n_channels, n_bands)
+    OUT/<subject>/png/<id>.png         optional panel of the mean topomap per band
+    OUT/provenance/<id>.json           written last: marks the recording complete
+
+Every failure is a :class:`~eegemo.errors.RecordingError` naming the step that failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import platform
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .. import __version__
+from ..atomic import write_json, write_npy
+from ..config import to_dict
+from ..errors import EegemoError, RecordingError
+from .io import Recording
+from .settings import EpochsConfig, PreprocessConfig, RejectConfig, TopomapConfig
+from .spectral import band_power
+from .stages import StageContext
+
+if TYPE_CHECKING:
+    import mne
+
+#: Side files whose bytes belong to a recording (they hold its data or events).
+SIDE_SUFFIXES = {".vhdr": (".eeg", ".vmrk"), ".set": (".fdt",)}
+
+#: Folder under OUT holding one provenance JSON per complete recording.
+PROVENANCE_DIR = "provenance"
+
+
+@contextlib.contextmanager
+def step(name: str, timings: dict[str, float] | None = None) -> Iterator[None]:
+    """Run a block as pipeline step ``name``: time it and tag any failure with it.
+
+    A :class:`~eegemo.errors.RecordingError` raised inside keeps its own stage; any
+    other exception becomes ``RecordingError(name, "<Type>: <message>")``.
+
+    Parameters
+    ----------
+    name : str
+        Step name recorded in failures and timings.
+    timings : dict, optional
+        Receives ``{name: seconds}``.
+    """
+    start = time.perf_counter()
+    try:
+        yield
+    except RecordingError:
+        raise
+    except EegemoError as exc:
+        raise RecordingError(name, str(exc)) from exc
+    except MemoryError:
+        raise RecordingError(name, "not enough memory") from None
+    except Exception as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise RecordingError(name, f"{type(exc).__name__}: {text}".rstrip(": ")) from exc
+    finally:
+        if timings is not None:
+            timings[name] = round(time.perf_counter() - start, 3)
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Return the hexadecimal SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def input_files(path: str | Path) -> list[Path]:
+    """The recording file and the side files beside it that hold its data.
+
+    Parameters
+    ----------
+    path : path-like
+        The recording (for BrainVision the ``.vhdr``, for EEGLAB the ``.set``).
+
+    Returns
+    -------
+    files : list of Path
+        ``path`` first, then existing side files with the same stem (``.eeg``,
+        ``.vmrk``, ``.fdt``).
+    """
+    path = Path(path)
+    files = [path]
+    for suffix in SIDE_SUFFIXES.get(path.suffix.lower(), ()):
+        for candidate in (path.with_suffix(suffix), path.with_suffix(suffix.upper())):
+            if candidate.is_file():
+                files.append(candidate)
+                break
+    return files
+
+
+def describe_inputs(recording: Recording) -> list[dict[str, Any]]:
+    """Name, size and SHA-256 of every file of ``recording`` (see :func:`input_files`)."""
+    return [
+        {"path": str(f), "size": f.stat().st_size, "sha256": sha256_file(f)}
+        for f in input_files(recording.path)
+    ]
+
+
+def cache_key(
+    recording: Recording, config: PreprocessConfig, inputs: list[dict[str, Any]] | None = None
+) -> str:
+    """Hash of everything that determines a recording's outputs.
+
+    The configuration, the bytes of the input files (size and SHA-256, not their
+    location), the recording's id, subject and label, and the eegemo version.
+    Execution settings (jobs, backend) are not part of it.
+
+    Parameters
+    ----------
+    recording : Recording
+        The recording.
+    config : PreprocessConfig
+        The preprocessing configuration.
+    inputs : list of dict, optional
+        Output of :func:`describe_inputs`, to avoid hashing the files twice.
+
+    Returns
+    -------
+    key : str
+        64 hexadecimal characters.
+    """
+    inputs = inputs if inputs is not None else describe_inputs(recording)
+    payload = {
+        "eegemo": __version__,
+        "config": to_dict(config),
+        "inputs": [{"size": f["size"], "sha256": f["sha256"]} for f in inputs],
+        "recording": {"id": recording.id, "subject": recording.subject, "label": recording.label},
+    }
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def output_paths(recording: Recording, png: bool = False) -> dict[str, str]:
+    """Paths of a recording's outputs relative to OUT (POSIX), by kind."""
+    base = f"{recording.subject}/{recording.id}"
+    paths = {"topomaps": f"{base}_topomaps.npy", "bandpower": f"{base}_bandpower.npy"}
+    if png:
+        paths["png"] = f"{recording.subject}/png/{recording.id}.png"
+    return paths
+
+
+def provenance_path(out_dir: str | Path, recording_id: str) -> Path:
+    """Where the provenance record of a recording lives."""
+    return Path(out_dir) / PROVENANCE_DIR / f"{recording_id}.json"
+
+
+def versions() -> dict[str, str]:
+    """Versions of eegemo and of the libraries that shape the numbers."""
+    import mne
+    import scipy
+
+    return {
+        "eegemo": __version__,
+        "mne": mne.__version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "python": platform.python_version(),
+    }
+
+
+# --------------------------------------------------------------------------- epochs
+
+
+@dataclasses.dataclass
+class EpochSet:
+    """Epochs kept after rejection, with what is needed to describe them.
+
+    Attributes
+    ----------
+    data : ndarray, shape (n_epochs, n_channels, n_times)
+        EEG of the kept epochs in volts.
+    ch_names : list of str
+        The EEG channels, in data order.
+    info : mne.Info
+        Measurement info of those channels (positions for the topomaps).
+    onsets_s : list of float
+        Start of each kept epoch in seconds from the start of the recording.
+    labels : list of str or None
+        Label of each kept epoch.
+    report : dict
+        Counts of candidate, rejected and kept epochs and the reasons.
+    """
+
+    data: np.ndarray
+    ch_names: list[str]
+    info: Any
+    onsets_s: list[float]
+    labels: list[str | None]
+    report: dict[str, Any]
+
+
+def _window_events(
+    raw: mne.io.BaseRaw, config: EpochsConfig
+) -> tuple[np.ndarray, list[str | None] | None]:
+    """Sample of each candidate epoch start and its label (``None``: recording label)."""
+    import mne
+
+    sfreq = raw.info["sfreq"]
+    length = config.length_s
+    step_s = length - config.overlap_s
+    wanted = config.labels
+
+    def windows(start: float, stop: float) -> list[float]:
+        n = int(np.floor((stop - start - length) / step_s + 1e-9)) + 1
+        return [start + k * step_s for k in range(max(n, 0))]
+
+    if config.source == "fixed":
+        starts = windows(0.0, raw.n_times / sfreq)
+        return np.round(np.asarray(starts) * sfreq).astype(int), None
+
+    starts, labels = [], []
+    if config.source == "annotations":
+        found = sorted({a["description"] for a in raw.annotations})
+        for ann in raw.annotations:
+            desc = ann["description"]
+            if desc.upper().startswith(("BAD", "EDGE")) or (wanted and desc not in wanted):
+                continue
+            onset = ann["onset"] - raw.first_time
+            spans = windows(onset, onset + max(ann["duration"], length))
+            starts += spans
+            labels += [wanted.get(desc, desc)] * len(spans)
+        what = "annotation"
+    else:
+        stim = mne.pick_types(raw.info, stim=True)
+        if len(stim):
+            events = mne.find_events(raw, shortest_event=1, verbose="error")
+            codes = [str(int(c)) for c in events[:, 2]]
+        else:
+            events, mapping = mne.events_from_annotations(raw, verbose="error")
+            names = {v: k for k, v in mapping.items()}
+            codes = [names[int(c)] for c in events[:, 2]]
+        found = sorted(set(codes))
+        for sample, code in zip(events[:, 0], codes, strict=True):
+            if wanted and code not in wanted:
+                continue
+            starts.append((sample - raw.first_samp) / sfreq + config.tmin_s)
+            labels.append(wanted.get(code, code))
+        what = "event"
+    if not starts:
+        listed = f" listed in epochs.labels ({', '.join(wanted)})" if wanted else ""
+        raise RecordingError(
+            "epochs",
+            f"no {what}s{listed} to epoch around; found: {', '.join(found) or 'none'}",
+        )
+    samples = np.round(np.asarray(starts) * sfreq).astype(int)
+    # One epoch per start sample, in time order (mne.Epochs needs unique events).
+    samples, first = np.unique(samples, return_index=True)
+    return samples, [labels[i] for i in first]
+
+
+def _reject(data: np.ndarray, config: RejectConfig) -> tuple[np.ndarray, str]:
+    """Boolean mask of epochs to drop, and the rule applied, from EEG data in volts."""
+    ptp = (data.max(axis=-1) - data.min(axis=-1)) * 1e6  # (n_epochs, n_channels), µV
+    if config.method == "none":
+        return np.zeros(len(data), bool), "none"
+    if config.method == "ptp":
+        return (ptp > config.ptp_uv).any(axis=1), f"peak-to-peak > {config.ptp_uv:g} µV"
+    high = np.percentile(ptp, config.percentile, axis=0)
+    low = np.percentile(ptp, 100.0 - config.percentile, axis=0)
+    threshold = high + config.factor * (high - low)
+    bad_fraction = (ptp > threshold).mean(axis=1)
+    rule = (
+        f"more than {config.max_bad_fraction:g} of channels above their "
+        f"P{config.percentile:g} + {config.factor:g} x spread"
+    )
+    return bad_fraction > config.max_bad_fraction, rule
+
+
+def check_duration(raw: mne.io.BaseRaw, config: EpochsConfig) -> None:
+    """Raise ``RecordingError("epochs")`` when ``raw`` is shorter than one epoch."""
+    duration = raw.n_times / raw.info["sfreq"]
+    if duration < config.length_s:
+        raise RecordingError(
+            "epochs",
+            f"recording lasts {duration:.2f} s, shorter than one epoch "
+            f"(epochs.length_s = {config.length_s:g} s)",
+        )
+
+
+def make_epochs(raw: mne.io.BaseRaw, config: EpochsConfig, label: str | None) -> EpochSet:
+    """Cut a cleaned recording into epochs and drop the bad ones.
+
+    Windows overlapping a ``BAD``/``EDGE`` annotation or reaching past the end are
+    dropped first, then the rejection rule of ``config.reject`` is applied to the
+    EEG channels.
+
+    Parameters
+    ----------
+    raw : mne.io.BaseRaw
+        The processed recording.
+    config : EpochsConfig
+        Epoch length, overlap, source and rejection.
+    label : str | None
+        The recording's label, given to every epoch of ``source = "fixed"``.
+
+    Returns
+    -------
+    epochs : EpochSet
+        The kept epochs.
+
+    Raises
+    ------
+    RecordingError
+        Stage ``"epochs"`` when the recording is shorter than one epoch, no
+        annotation/event matches, or every epoch is rejected.
+    """
+    import mne
+
+    sfreq = raw.info["sfreq"]
+    check_duration(raw, config)
+    starts, labels = _window_events(raw, config)
+    n_samples = round(config.length_s * sfreq)
+    events = np.column_stack(
+        [starts + raw.first_samp, np.zeros(len(starts), int), np.ones(len(starts), int)]
+    )
+    eeg = raw.copy().pick("eeg")
+    epochs = mne.Epochs(
+        eeg,
+        events,
+        tmin=0.0,
+        tmax=(n_samples - 1) / sfreq,
+        baseline=None,
+        preload=True,
+        reject_by_annotation=True,
+        verbose="error",
+    )
+    total = len(starts)
+    kept_idx = np.asarray(epochs.selection, dtype=int)
+    dropped_annotation = total - len(kept_idx)
+    data = epochs.get_data(copy=False)
+    if len(data) == 0:
+        raise RecordingError(
+            "epochs",
+            f"all {total} epochs overlap bad segments or the end of the recording",
+        )
+    drop, rule = _reject(data, config.reject)
+    keep = ~drop
+    if not keep.any():
+        raise RecordingError(
+            "epochs",
+            f"all {total} epochs rejected ({rule}); loosen epochs.reject or check the data",
+        )
+    kept_idx = kept_idx[keep]
+    onsets = [round(float(s) / sfreq, 6) for s in starts[kept_idx]]
+    epoch_labels = [labels[i] for i in kept_idx] if labels is not None else [label] * len(onsets)
+    report = {
+        "source": config.source,
+        "length_s": config.length_s,
+        "overlap_s": config.overlap_s,
+        "sfreq": float(sfreq),
+        "total": total,
+        "rejected": int(total - keep.sum()),
+        "rejected_bad_segments": int(dropped_annotation),
+        "rejected_by_rule": int(drop.sum()),
+        "rule": rule,
+        "kept": int(keep.sum()),
+    }
+    return EpochSet(
+        data=data[keep],
+        ch_names=list(epochs.ch_names),
+        info=epochs.info,
+        onsets_s=onsets,
+        labels=epoch_labels,
+        report=report,
+    )
+
+
+# --------------------------------------------------------------------------- topomaps
+
+_RASTERIZERS: dict[tuple, Any] = {}
+
+
+def rasterizer_for(info: mne.Info, config: TopomapConfig) -> Any:
+    """Return a :class:`~eegemo.eeg.topomap.TopomapRasterizer`, cached per montage.
+
+    Building one solves for the interpolation matrix; every recording with the same
+    channels, positions and options (in this process) reuses it.
+    """
+    from .topomap import TopomapRasterizer
+
+    positions = np.array([ch["loc"][:3] for ch in info["chs"]])
+    key = (
+        tuple(info["ch_names"]),
+        positions.tobytes(),
+        config.res,
+        config.extrapolate,
+        config.image_interp,
+        config.sphere,
+        config.border,
+    )
+    if key not in _RASTERIZERS:
+        _RASTERIZERS[key] = TopomapRasterizer(
+            info,
+            res=config.res,
+            sphere=config.sphere,
+            extrapolate=config.extrapolate,
+            border=config.border,
+            image_interp=config.image_interp,
+        )
+    return _RASTERIZERS[key]
+
+
+def _write_png(
+    path: Path, images: np.ndarray, bands: list[str], title: str, rasterizer: Any
+) -> None:
+    """Write the mean topomap of each band over all epochs as one panel, atomically."""
+    from .render import save_band_panel_png
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # mean of the all-NaN outside
+        mean = np.nanmean(images, axis=0)
+    save_band_panel_png(path, mean, bands, title=title, geometry=rasterizer)
+
+
+# --------------------------------------------------------------------------- driver
+
+
+@dataclasses.dataclass
+class RecordingResult:
+    """What :func:`compute_recording` produced for one recording (nothing written yet).
+
+    Attributes
+    ----------
+    epochs : EpochSet
+        The kept epochs.
+    bandpower : ndarray, shape (n_epochs, n_channels, n_bands)
+        Band power.
+    topomaps : ndarray of float32, shape (n_epochs, n_bands, res, res)
+        Band-power images, NaN outside the head.
+    channels : dict
+        Channel report of :func:`~eegemo.eeg.channels.prepare_channels`.
+    stages : list of dict
+        One record per stage: its name and what it did.
+    warnings : list of str
+        Distinct warnings raised by MNE and others while processing.
+    timings_s : dict
+        Seconds per step.
+    """
+
+    epochs: EpochSet
+    bandpower: np.ndarray
+    topomaps: np.ndarray
+    channels: dict[str, Any]
+    stages: list[dict[str, Any]]
+    warnings: list[str]
+    timings_s: dict[str, float]
+
+
+def compute_recording(recording: Recording, config: PreprocessConfig) -> RecordingResult:
+    """Run read → channels → stages → epochs → band power → topomaps in memory.
+
+    Parameters
+    ----------
+    recording : Recording
+        What to process.
+    config : PreprocessConfig
+        The preprocessing configuration.
+
+    Returns
+    -------
+    result : RecordingResult
+        Arrays and records; see :func:`process_recording` to also write them.
+
+    Raises
+    ------
+    RecordingError
+        When the recording cannot be processed; ``stage`` names the step that failed.
+    """
+    from .channels import prepare_channels
+    from .io import read_raw
+
+    timings: dict[str, float] = {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with step("read", timings):
+            raw = read_raw(recording.path)
+        with step("channels", timings):
+            raw, channel_report = prepare_channels(raw, config.channels)
+            # Fail short recordings before the stages, whose own errors would be obscure.
+            check_duration(raw, config.epochs)
+        stage_records = []
+        for stage in config.build_stages():
+            context = StageContext(line_freq=config.line_freq)
+            with step(stage.name, timings):
+                raw = stage.apply(raw, context)
+            stage_records.append({"name": stage.name, **context.record})
+        with step("epochs", timings):
+            epochs = make_epochs(raw, config.epochs, recording.label)
+        with step("bandpower", timings):
+            power = band_power(
+                epochs.data,
+                epochs.info["sfreq"],
+                config.bandpower.bands,
+                method=config.bandpower.method,
+                segment_s=config.bandpower.segment_s,
+                log10=config.bandpower.log10,
+                relative=config.bandpower.relative,
+                ch_names=epochs.ch_names,
+            )
+        with step("topomap", timings):
+            rasterizer = rasterizer_for(epochs.info, config.topomap)
+            images = rasterizer.transform(power.transpose(0, 2, 1))
+    return RecordingResult(
+        epochs=epochs,
+        bandpower=power.astype(np.float32),
+        topomaps=images.astype(np.float32),
+        channels=channel_report,
+        stages=stage_records,
+        warnings=sorted({_one_line(str(w.message)) for w in caught}),
+        timings_s=timings,
+    )
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def process_recording(
+    recording: Recording,
+    config: PreprocessConfig,
+    out_dir: str | Path,
+    key: str | None = None,
+) -> dict[str, Any]:
+    """Preprocess one recording and write its outputs under ``out_dir``.
+
+    Parameters
+    ----------
+    recording : Recording
+        What to process (from :func:`eegemo.eeg.io.discover`).
+    config : PreprocessConfig
+        The preprocessing configuration.
+    out_dir : path-like
+        The output folder (``OUT``).
+    key : str, optional
+        The recording's :func:`cache_key`, when the caller has already computed it.
+
+    Returns
+    -------
+    provenance : dict
+        The provenance record, also written to ``OUT/provenance/<id>.json`` (last,
+        after every output file is in place, so it marks the recording complete).
+
+    Raises
+    ------
+    RecordingError
+        When the recording cannot be processed; ``stage`` names the step that failed.
+    """
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    with step("read"):
+        inputs = describe_inputs(recording)
+    key = key if key is not None else cache_key(recording, config, inputs)
+    result = compute_recording(recording, config)
+    timings = result.timings_s
+
+    rel = output_paths(recording, png=config.topomap.png)
+    arrays = {"topomaps": result.topomaps, "bandpower": result.bandpower}
+    outputs: dict[str, dict[str, Any]] = {}
+    with step("write", timings):
+        for kind, array in arrays.items():
+            write_npy(out_dir / rel[kind], array)
+        if config.topomap.png:
+            _write_png(
+                out_dir / rel["png"],
+                result.topomaps,
+                list(config.bandpower.bands),
+                f"{recording.id} ({recording.label or 'no label'}), mean of "
+                f"{len(result.topomaps)} epochs",
+                rasterizer_for(result.epochs.info, config.topomap),
+            )
+        for kind, path in rel.items():
+            outputs[kind] = {"path": path, "sha256": sha256_file(out_dir / path)}
+            if kind in arrays:
+                outputs[kind]["shape"] = list(arrays[kind].shape)
+
+    epochs = result.epochs
+    provenance = {
+        "cache_key": key,
+        "versions": versions(),
+        "config": to_dict(config),
+        "recording": {
+            "id": recording.id,
+            "subject": recording.subject,
+            "label": recording.label,
+            "path": str(recording.path),
+            "inputs": inputs,
+        },
+        "channels": {**result.channels, "used": epochs.ch_names, "n_used": len(epochs.ch_names)},
+        "stages": result.stages,
+        "ica_excluded": [
+            e for r in result.stages if r["name"] == "ica" for e in r.get("excluded", [])
+        ],
+        "epochs": {**epochs.report, "onsets_s": epochs.onsets_s, "labels": epochs.labels},
+        "bands": {name: list(edges) for name, edges in config.bandpower.bands.items()},
+        "outputs": outputs,
+        "warnings": result.warnings,
+    }
+    timings["total"] = round(time.perf_counter() - started, 3)
+    provenance["timings_s"] = timings
+    write_json(provenance_path(out_dir, recording.id), provenance)
+    return provenance

@@ -1,0 +1,232 @@
+"""The preprocessing configuration: the schema of a ``pipelines/*.toml`` file.
+
+:class:`PreprocessConfig` says *what* is computed (discovery, channel hygiene,
+stages, epochs, band power, topomaps). *How* it is run (number of jobs, backend)
+is not part of it, so it never changes cache keys or outputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..config import apply_overrides, from_dict, option, read_toml
+from ..errors import ConfigError
+from .channels import ChannelsConfig
+from .io import DiscoveryConfig
+from .spectral import DEFAULT_BANDS, METHODS
+from .stages import Stage, build_stage, stage_table
+
+#: The classic chain, used when a configuration has no ``[[stages]]``.
+DEFAULT_STAGES: list[dict[str, Any]] = [
+    {"name": "bandpass", "l_freq": 1.0, "h_freq": 45.0},
+    {"name": "notch"},
+    {"name": "resample", "sfreq": 250.0},
+    {"name": "rereference", "ref": "average"},
+    {"name": "ica"},
+]
+
+
+@dataclasses.dataclass
+class RejectConfig:
+    """Which epochs are dropped as bad."""
+
+    method: str = option(
+        "ptp",
+        help='"none"; "ptp": drop an epoch when any EEG channel\'s peak-to-peak amplitude '
+        'exceeds ptp_uv; "percentile": autoreject-like, per-channel thresholds from the '
+        "recording's own distribution (see percentile, factor, max_bad_fraction).",
+        choices=("none", "ptp", "percentile"),
+    )
+    ptp_uv: float = option(150.0, help='Peak-to-peak threshold in µV for method "ptp".')
+    percentile: float = option(
+        75.0,
+        help="Upper percentile P of each channel's peak-to-peak values across epochs; the "
+        "channel's threshold is P + factor * (P - lower percentile (100 - P)).",
+    )
+    factor: float = option(3.0, help="Multiplier of the percentile spread (see percentile).")
+    max_bad_fraction: float = option(
+        0.2, help="An epoch is dropped when more than this fraction of channels exceed their "
+        "threshold.",
+    )
+
+    def __post_init__(self) -> None:
+        if self.ptp_uv <= 0:
+            raise ConfigError(f"epochs.reject.ptp_uv: expected > 0, got {self.ptp_uv}")
+        if not 50.0 < self.percentile < 100.0:
+            raise ConfigError(
+                f"epochs.reject.percentile: expected between 50 and 100, got {self.percentile}"
+            )
+        if not 0.0 <= self.max_bad_fraction < 1.0:
+            raise ConfigError(
+                "epochs.reject.max_bad_fraction: expected in [0, 1), got "
+                f"{self.max_bad_fraction}"
+            )
+
+
+@dataclasses.dataclass
+class EpochsConfig:
+    """How the cleaned recording is cut into epochs and which epochs are rejected."""
+
+    length_s: float = option(2.0, help="Epoch length in seconds.")
+    overlap_s: float = option(0.0, help="Overlap of consecutive epochs in seconds.")
+    source: str = option(
+        "fixed",
+        help='"fixed": windows over the whole recording, labelled with the recording\'s '
+        'label; "annotations": windows inside each annotation listed in labels; "events": '
+        "one window from tmin_s after each event listed in labels.",
+        choices=("fixed", "annotations", "events"),
+    )
+    labels: dict[str, str] = option(
+        {},
+        help='Annotation description or event code -> epoch label, e.g. {"1" = "rest"}; '
+        "for annotations/events, only those listed are epoched (all when empty).",
+    )
+    tmin_s: float = option(0.0, help='Start of each epoch relative to its event ("events").')
+    reject: RejectConfig = option(RejectConfig(), help="Bad-epoch rejection.")
+
+    def __post_init__(self) -> None:
+        if self.length_s <= 0:
+            raise ConfigError(f"epochs.length_s: expected > 0, got {self.length_s}")
+        if not 0.0 <= self.overlap_s < self.length_s:
+            raise ConfigError(
+                f"epochs.overlap_s: expected 0 <= overlap_s < length_s ({self.length_s}), "
+                f"got {self.overlap_s}"
+            )
+
+
+@dataclasses.dataclass
+class BandpowerConfig:
+    """Spectral estimate and frequency bands."""
+
+    method: str = option("welch", help="Welch's method or one Hann-windowed FFT.", choices=METHODS)
+    segment_s: float = option(1.0, help="Welch segment length in seconds (50 % overlap).")
+    bands: dict[str, list[float]] = option(
+        DEFAULT_BANDS, help="Band name -> [low, high] in Hz (low <= f < high), in output order."
+    )
+    log10: bool = option(True, help="Store log10 of the band power (µV²).")
+    relative: bool = option(False, help="Divide by the summed power of all bands first.")
+
+    def __post_init__(self) -> None:
+        if not self.bands:
+            raise ConfigError("bandpower.bands: give at least one band")
+        for name, edges in self.bands.items():
+            if len(edges) != 2 or not 0 <= edges[0] < edges[1]:
+                raise ConfigError(
+                    f"bandpower.bands.{name}: expected [low, high] with 0 <= low < high, "
+                    f"got {edges}"
+                )
+        if self.segment_s <= 0:
+            raise ConfigError(f"bandpower.segment_s: expected > 0, got {self.segment_s}")
+
+
+@dataclasses.dataclass
+class TopomapConfig:
+    """Band-power images interpolated from the channel positions."""
+
+    res: int = option(32, help="Image height and width in pixels.")
+    extrapolate: str = option(
+        "head",
+        help="Where values are extrapolated, as in mne.viz.plot_topomap.",
+        choices=("auto", "head", "box", "local"),
+    )
+    image_interp: str = option(
+        "cubic", help="Interpolation method.", choices=("cubic", "linear", "nearest")
+    )
+    sphere: float | None = option(
+        None, help="Head radius in metres (default: MNE's automatic sphere)."
+    )
+    border: float | str = option(
+        "mean", help='Value at the border of the extrapolation: "mean" or a number.'
+    )
+    png: bool = option(False, help="Also write a PNG panel per recording (mean over epochs).")
+
+    def __post_init__(self) -> None:
+        if not 8 <= self.res <= 512:
+            raise ConfigError(f"topomap.res: expected 8 to 512 pixels, got {self.res}")
+        if isinstance(self.border, str) and self.border != "mean":
+            raise ConfigError(f'topomap.border: expected "mean" or a number, got {self.border!r}')
+
+
+@dataclasses.dataclass
+class PreprocessConfig:
+    """Everything ``eegemo preprocess`` computes: a ``pipelines/*.toml`` file."""
+
+    line_freq: float = option(
+        50.0, help="Power-line frequency in Hz (50 in Europe/Asia, 60 in the Americas)."
+    )
+    discovery: DiscoveryConfig = option(
+        DiscoveryConfig(), help="Finding recordings, subjects and labels."
+    )
+    channels: ChannelsConfig = option(ChannelsConfig(), help="Channel names, types and montage.")
+    stages: list[dict[str, Any]] = option(
+        DEFAULT_STAGES,
+        help="[[stages]] tables in order of application, each with a name "
+        "and that stage's parameters.",
+    )
+    epochs: EpochsConfig = option(EpochsConfig(), help="Epoching and bad-epoch rejection.")
+    bandpower: BandpowerConfig = option(BandpowerConfig(), help="Band power.")
+    topomap: TopomapConfig = option(TopomapConfig(), help="Topomap images.")
+
+    def __post_init__(self) -> None:
+        if self.line_freq <= 0:
+            raise ConfigError(f"line_freq: expected a positive frequency, got {self.line_freq}")
+        # Validate every stage now (a typo fails before any recording is read) and store
+        # the full tables, so provenance and cache keys see every parameter.
+        self.stages = [
+            stage_table(build_stage(table, where=f"stages[{i}]"))
+            for i, table in enumerate(self.stages)
+        ]
+
+    def build_stages(self) -> list[Stage]:
+        """Instantiate the configured stages, in order."""
+        return [build_stage(table, where=f"stages[{i}]") for i, table in enumerate(self.stages)]
+
+
+def load_preprocess_config(
+    path: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    values: dict[str, Any] | None = None,
+) -> PreprocessConfig:
+    """Read a preprocessing configuration, apply overrides, and validate it.
+
+    Parameters
+    ----------
+    path : path-like | None
+        A TOML pipeline such as ``pipelines/default.toml``; ``None`` uses the defaults.
+    overrides : sequence of str
+        ``key=value`` strings (``--set``), e.g. ``"stages.bandpass.l_freq=0.5"`` or
+        ``"epochs.length_s=4"``; a stage is addressed by its name.
+    values : dict, optional
+        Dotted key -> value set after the overrides without TOML parsing (used for
+        command-line options such as ``--subject-pattern`` whose values are strings).
+
+    Returns
+    -------
+    config : PreprocessConfig
+        The validated configuration.
+
+    Raises
+    ------
+    ConfigError
+        For a missing or invalid file, an unknown key (with the closest valid key),
+        an unknown stage name, or a value of the wrong type.
+    """
+    data = read_toml(path) if path is not None else {}
+    # Overrides address stages by name, so the default chain must be spelled out first.
+    data.setdefault("stages", [dict(t) for t in DEFAULT_STAGES])
+    data = apply_overrides(data, overrides)
+    for key, value in (values or {}).items():
+        node = data
+        *parents, last = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    try:
+        return from_dict(PreprocessConfig, data)
+    except ConfigError as exc:
+        if path is not None:
+            raise ConfigError(f"{path}: {exc}") from None
+        raise

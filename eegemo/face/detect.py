@@ -1,0 +1,187 @@
+"""Find faces in photos and video frames with OpenCV's bundled Haar cascade, offline.
+
+The frontal-face cascade ships inside ``opencv-python-headless`` 4.x
+(``cv2.data.haarcascades``), so nothing is downloaded. Detected boxes are grown by
+a margin so that the crops are framed like FER2013's faces (which show the whole
+head outline, a little more than the cascade's forehead-to-chin box), then
+converted to grayscale and resized to the model's input.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import EegemoError
+
+#: Box growth (fraction of the box side, split over both sides) matching FER2013 framing.
+DEFAULT_MARGIN = 0.25
+
+
+@dataclasses.dataclass(frozen=True)
+class FaceBox:
+    """A face's bounding box in image pixels (left, top, width, height)."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+
+    def as_list(self) -> list[int]:
+        """``[x, y, w, h]`` as plain ints (JSON-friendly)."""
+        return [self.x, self.y, self.w, self.h]
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """Convert an OpenCV image (gray, BGR or BGRA; 8 or 16 bit) to 8-bit grayscale.
+
+    Parameters
+    ----------
+    image : ndarray
+        ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` (BGR) or ``(H, W, 4)`` (BGRA).
+
+    Returns
+    -------
+    gray : ndarray of uint8, shape (H, W)
+    """
+    import cv2
+
+    if image.dtype == np.uint16:
+        image = (image // 257).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = np.clip(image, 0, 255).astype(np.uint8)
+    if image.ndim == 2:
+        return image
+    if image.ndim == 3 and image.shape[2] == 1:
+        return image[:, :, 0]
+    if image.ndim == 3 and image.shape[2] == 3:
+        return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    if image.ndim == 3 and image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY)
+    raise EegemoError(f"unsupported image shape {image.shape}; expected gray, BGR or BGRA")
+
+
+class FaceDetector:
+    """Frontal faces with OpenCV's Haar cascade.
+
+    Parameters
+    ----------
+    scale_factor : float
+        Image pyramid step of ``detectMultiScale`` (smaller: slower, finds more sizes).
+    min_neighbors : int
+        Overlapping detections needed to keep a face (higher: fewer false positives).
+    min_size : int
+        Smallest face side in pixels.
+    cascade : path-like, optional
+        Another cascade XML file; default ``haarcascade_frontalface_default.xml``.
+    """
+
+    def __init__(
+        self,
+        scale_factor: float = 1.1,
+        min_neighbors: int = 5,
+        min_size: int = 24,
+        cascade: str | Path | None = None,
+    ) -> None:
+        import cv2
+
+        if scale_factor <= 1.0:
+            raise EegemoError(f"scale_factor must be greater than 1, got {scale_factor}")
+        if not hasattr(cv2, "CascadeClassifier"):
+            raise EegemoError(
+                "this OpenCV has no CascadeClassifier (OpenCV 5 dropped it); "
+                "install opencv-python-headless 4.x"
+            )
+        path = Path(cascade) if cascade else Path(cv2.data.haarcascades) / (
+            "haarcascade_frontalface_default.xml"
+        )
+        self._cascade = cv2.CascadeClassifier(str(path))
+        if self._cascade.empty():
+            raise EegemoError(f"{path}: cannot load the Haar cascade")
+        self.scale_factor = scale_factor
+        self.min_neighbors = min_neighbors
+        self.min_size = min_size
+
+    def detect(self, gray: np.ndarray) -> list[FaceBox]:
+        """Faces in a grayscale image, largest first.
+
+        Parameters
+        ----------
+        gray : ndarray of uint8, shape (H, W)
+
+        Returns
+        -------
+        boxes : list of FaceBox
+            Empty when there is no face (a normal result).
+        """
+        import cv2
+
+        if gray.ndim != 2:
+            gray = to_gray(gray)
+        found = self._cascade.detectMultiScale(
+            cv2.equalizeHist(gray),
+            scaleFactor=self.scale_factor,
+            minNeighbors=self.min_neighbors,
+            minSize=(self.min_size, self.min_size),
+        )
+        boxes = [FaceBox(int(x), int(y), int(w), int(h)) for x, y, w, h in np.asarray(found)]
+        return sorted(boxes, key=lambda b: b.w * b.h, reverse=True)
+
+
+def crop_face(
+    gray: np.ndarray, box: FaceBox, size: int = 48, margin: float = DEFAULT_MARGIN
+) -> np.ndarray:
+    """Square grayscale crop around ``box``, grown by ``margin``, resized to ``size``.
+
+    Parts of the grown box outside the image are filled by replicating the border.
+
+    Parameters
+    ----------
+    gray : ndarray of uint8, shape (H, W)
+    box : FaceBox
+    size : int
+        Output side in pixels.
+    margin : float
+        Fraction of the box side added in total (half on each side).
+
+    Returns
+    -------
+    crop : ndarray of uint8, shape (size, size)
+    """
+    import cv2
+
+    side = max(box.w, box.h) * (1.0 + margin)
+    cx, cy = box.x + box.w / 2.0, box.y + box.h / 2.0
+    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+    s = max(1, int(round(side)))
+    h, w = gray.shape
+    pad = max(0, -x0, -y0, x0 + s - w, y0 + s - h)
+    if pad:
+        gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        x0, y0 = x0 + pad, y0 + pad
+    crop = gray[y0 : y0 + s, x0 : x0 + s]
+    interp = cv2.INTER_AREA if s > size else cv2.INTER_LINEAR
+    return cv2.resize(crop, (size, size), interpolation=interp)
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read an image file with OpenCV (any path, including non-ASCII names).
+
+    Raises
+    ------
+    EegemoError
+        When the file is missing or not a readable image.
+    """
+    import cv2
+
+    path = Path(path)
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        raise EegemoError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        raise EegemoError(f"{path}: not a readable image")
+    return image

@@ -1,0 +1,176 @@
+"""Checkpoints that load with ``torch.load(weights_only=True)`` and rebuild their model.
+
+A checkpoint is a dict of tensors and plain Python values only: the model's
+registry name, options and input shape, the class names, the data normalisation,
+the resolved config, the optimiser/scheduler states and random-number states for
+``--resume``. Files are written under a temporary name and renamed into place.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+from ..atomic import atomic_path
+from ..errors import EegemoError
+
+#: Keys holding training state; everything else in a checkpoint is metadata.
+STATE_KEYS = ("model_state", "optimizer_state", "scheduler_state", "scaler_state", "rng")
+FORMAT = "eegemo-checkpoint"
+
+
+def capture_rng_state() -> dict:
+    """Random-number states of Python, NumPy and PyTorch (CPU and CUDA) as tensors/primitives."""
+    import numpy as np
+    import torch
+
+    version, internal, gauss = random.getstate()
+    # the legacy global generator is what third-party code may draw from
+    _, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002
+    state = {
+        "python": [version, list(internal), gauss],
+        "numpy": {
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict) -> None:
+    """Inverse of :func:`capture_rng_state` (parts that are missing are left alone)."""
+    import numpy as np
+    import torch
+
+    if "python" in state:
+        version, internal, gauss = state["python"]
+        random.setstate((version, tuple(internal), gauss))
+    if "numpy" in state:
+        s = state["numpy"]
+        keys = s["keys"].numpy().astype(np.uint32)
+        legacy = ("MT19937", keys, s["pos"], s["has_gauss"], s["cached_gaussian"])
+        np.random.set_state(legacy)  # noqa: NPY002
+    if "torch" in state:
+        torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        cuda_states = state["cuda"]
+        if len(cuda_states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda_states)
+
+
+def save_checkpoint(path: str | Path, checkpoint: dict) -> None:
+    """Write ``checkpoint`` atomically with ``torch.save``.
+
+    Parameters
+    ----------
+    path : path-like
+        Destination ``.pt`` file.
+    checkpoint : dict
+        Tensors and plain values only (see module docstring).
+    """
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save(checkpoint, tmp)
+
+
+def resolve_checkpoint(run_or_checkpoint: str | Path, which: str = "best") -> Path:
+    """Find the checkpoint file for a run folder or a ``.pt`` path.
+
+    Parameters
+    ----------
+    run_or_checkpoint : path-like
+        A run folder (``RUN/checkpoints/<which>.pt`` is used, falling back to
+        ``last.pt``) or a checkpoint file.
+    which : str
+        ``"best"`` or ``"last"``.
+    """
+    path = Path(run_or_checkpoint)
+    if path.is_file():
+        return path
+    if path.is_dir():
+        for name in (f"{which}.pt", "last.pt"):
+            candidate = path / "checkpoints" / name
+            if candidate.is_file():
+                return candidate
+        if (path / "cv.json").is_file() or any(path.glob("fold-*/checkpoints")):
+            raise EegemoError(
+                f"{path}: this is a cross-validation run; pass one fold's folder "
+                f"(such as {path / 'fold-01'})"
+            )
+        raise EegemoError(f"{path}: no checkpoints/best.pt or checkpoints/last.pt in this folder")
+    raise EegemoError(f"{path}: no such run folder or checkpoint file")
+
+
+def load_checkpoint(run_or_checkpoint: str | Path, which: str = "best") -> dict:
+    """Load a checkpoint dict safely (``weights_only=True``) on the CPU.
+
+    Raises
+    ------
+    EegemoError
+        When the file is missing, not a checkpoint, or not an eegemo checkpoint.
+    """
+    import torch
+
+    path = resolve_checkpoint(run_or_checkpoint, which)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for corrupt or unsafe files
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise EegemoError(f"{path}: cannot read checkpoint: {first_line}") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise EegemoError(f"{path}: not an eegemo checkpoint")
+    ckpt["path"] = str(path)
+    return ckpt
+
+
+def build_model_from_meta(model_meta: dict):
+    """Build (untrained) the model described by a checkpoint's ``model`` entry."""
+    from ..models import create_model
+
+    return create_model(
+        model_meta["name"],
+        num_classes=model_meta["num_classes"],
+        in_chans=model_meta["in_chans"],
+        img_size=model_meta["img_size"],
+        **model_meta.get("kwargs", {}),
+    )
+
+
+def load_model(run_or_checkpoint: str | Path, device: Any = "cpu") -> tuple[Any, dict]:
+    """Rebuild a trained model from a run folder or checkpoint, in eval mode.
+
+    Parameters
+    ----------
+    run_or_checkpoint : path-like
+        Run folder (its best checkpoint is used) or ``.pt`` file.
+    device : str or torch.device
+        Where to put the model.
+
+    Returns
+    -------
+    model : torch.nn.Module
+        In eval mode on ``device``.
+    meta : dict
+        Everything in the checkpoint except the training states: ``model`` (name,
+        kwargs, in_chans, img_size, num_classes), ``classes``, ``data`` (modality and
+        normalisation), ``config``, ``epoch``, ``best`` and ``path``.
+    """
+    ckpt = load_checkpoint(run_or_checkpoint)
+    model = build_model_from_meta(ckpt["model"])
+    try:
+        model.load_state_dict(ckpt["model_state"])
+    except RuntimeError as exc:
+        raise EegemoError(
+            f"{ckpt['path']}: weights do not fit model {ckpt['model']['name']!r}: "
+            f"{str(exc).splitlines()[0]}"
+        ) from None
+    model.to(device).eval()
+    meta = {k: v for k, v in ckpt.items() if k not in STATE_KEYS}
+    return model, meta

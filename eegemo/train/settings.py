@@ -1,0 +1,126 @@
+"""The training configuration schema (``eegemo train --config FILE --set key=value``).
+
+Every key has a default chosen for band-power topomaps (``pipelines/train-topomap.toml``
+restates them); face recipes in ``pipelines/fer-*.toml`` override what they need.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from ..config import option
+from ..face.data import FaceDataConfig
+from .augment import AugmentConfig
+
+#: Validation metrics that can drive early stopping, model selection and plateau schedules.
+MONITOR_METRICS = ("balanced_accuracy", "accuracy", "macro_f1", "loss")
+
+
+@dataclasses.dataclass
+class OptimizerConfig:
+    """Optimiser and its hyper-parameters."""
+
+    name: str = option("adamw", "optimiser", choices=("sgd", "adam", "adamw"))
+    lr: float = option(1e-3, "peak learning rate")
+    weight_decay: float = option(1e-2, "weight decay (decoupled for adamw, L2 otherwise)")
+    momentum: float = option(0.9, "SGD momentum (Nesterov)")
+    nesterov: bool = option(True, "use Nesterov momentum with SGD")
+    beta1: float = option(0.9, "Adam/AdamW first-moment decay")
+    beta2: float = option(0.999, "Adam/AdamW second-moment decay")
+
+
+@dataclasses.dataclass
+class ScheduleConfig:
+    """Learning-rate schedule."""
+
+    name: str = option(
+        "cosine",
+        "schedule: cosine (with linear warm-up, per step), step (per epoch), plateau "
+        "(reduce on the monitored metric), onecycle (per step), none",
+        choices=("cosine", "step", "plateau", "onecycle", "none"),
+    )
+    warmup_epochs: float = option(1.0, "cosine: linear warm-up length in epochs")
+    min_lr_ratio: float = option(0.01, "cosine: final learning rate as a fraction of the peak")
+    step_size: int = option(10, "step: epochs between decays")
+    gamma: float = option(0.1, "step: decay factor")
+    plateau_factor: float = option(0.5, "plateau: factor applied when the metric stalls")
+    plateau_patience: int = option(3, "plateau: epochs without improvement before decaying")
+    pct_start: float = option(0.3, "onecycle: fraction of steps spent increasing the rate")
+
+
+@dataclasses.dataclass
+class EarlyStoppingConfig:
+    """Model selection and early stopping on the validation set."""
+
+    monitor: str = option(
+        "balanced_accuracy",
+        "validation metric used to pick the best checkpoint and to stop early",
+        choices=MONITOR_METRICS,
+    )
+    patience: int = option(0, "epochs without improvement before stopping (0 = never stop early)")
+    min_delta: float = option(0.0, "smallest change that counts as an improvement")
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """How the training data are read, split and normalised."""
+
+    val_fraction: float = option(
+        0.2,
+        "EEG: fraction of training subjects held out (whole subjects) for model selection; "
+        "0 = no validation, the last epoch is kept",
+    )
+    normalization: str = option(
+        "subject",
+        "EEG: 'subject' standardises each pixel of each band with the subject's own mean and "
+        "spread (no labels needed, also applied to new subjects); 'global' uses per-band "
+        "statistics of the training subjects; 'none' leaves the values as they are",
+        choices=("subject", "global", "none"),
+    )
+    num_workers: int = option(0, "DataLoader worker processes (0 = load in the main process)")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything ``eegemo train`` needs besides the data folder and the run folder."""
+
+    model: str = option("topo_resnet", "registered model name (see `eegemo models`)")
+    model_kwargs: dict[str, Any] = option(
+        {}, "architecture options passed to the model builder (width, dropout, ...)"
+    )
+    epochs: int = option(30, "number of training epochs")
+    batch_size: int = option(64, "training batch size (per process under torchrun)")
+    eval_batch_size: int = option(256, "batch size for validation and evaluation")
+    balance: str = option(
+        "loss",
+        "class imbalance: 'loss' weights the loss by inverse class frequency, 'sampler' draws "
+        "balanced batches, 'none' does nothing",
+        choices=("loss", "sampler", "none"),
+    )
+    label_smoothing: float = option(0.0, "label smoothing of the cross-entropy (0 = off)")
+    grad_clip: float = option(0.0, "clip the gradient norm to this value (0 = off)")
+    amp: bool = option(True, "mixed precision (used on CUDA only)")
+    channels_last: bool = option(True, "channels-last memory format (used on CUDA only)")
+    device: str = option(
+        "auto", "auto picks cuda, then mps, then cpu", choices=("auto", "cpu", "cuda", "mps")
+    )
+    threads: int = option(0, "CPU threads for PyTorch (0 = the cores available to this process)")
+    seed: int = option(0, "random seed (weights, shuffling, subject split)")
+    deterministic: bool = option(False, "use deterministic algorithms (slower on GPU)")
+    optimizer: OptimizerConfig = option(OptimizerConfig(), "optimiser")
+    schedule: ScheduleConfig = option(ScheduleConfig(), "learning-rate schedule")
+    early_stopping: EarlyStoppingConfig = option(EarlyStoppingConfig(), "model selection")
+    data: DataConfig = option(DataConfig(), "data reading, splitting and normalisation")
+    augment: AugmentConfig = option(AugmentConfig(), "batch augmentations")
+    face: FaceDataConfig = option(FaceDataConfig(), "face data: image size, splits, cache")
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 1 or self.eval_batch_size < 1:
+            raise ValueError("batch_size and eval_batch_size must be at least 1")
+        if not 0.0 <= self.data.val_fraction < 1.0:
+            raise ValueError(f"data.val_fraction must be in [0, 1), got {self.data.val_fraction}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
