@@ -8,8 +8,8 @@ random values with the same shape) to 64x64 topomaps:
   to PNG (in memory), ``plt.close``;
 * tensor path: one :class:`~eegemo.eeg.topomap.TopomapRasterizer`, ``transform`` of all
   epochs x bands at once (a study's worth of maps);
-* PNG path: ``render_topomap`` (colormap, outline, sensors) + PNG encoding per map, at
-  the pixel size of MNE's figure.
+* PNG path: ``save_topomap_png`` per map (colormap, outline, sensors, PNG encoding),
+  in memory and to files; MNE's figure is sized to the same pixel width.
 
 It also reports the largest relative difference between our images and MNE's
 ``im.get_array()`` for the timed MNE maps. Prints one JSON object.
@@ -98,6 +98,15 @@ def time_mne(info, maps: np.ndarray, res: int, size_in: float) -> tuple[float, l
 
 
 def main() -> None:
+    """Measure both paths under one BLAS thread (one core, as a researcher's loop runs)."""
+    import scipy.interpolate  # noqa: F401  (load every BLAS before limiting it)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        run()
+
+
+def run() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mne-maps", type=int, default=30, help="maps drawn with MNE")
     parser.add_argument("--png-maps", type=int, default=200, help="maps rendered to PNG")
@@ -112,8 +121,6 @@ def main() -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    from PIL import Image
-
     from eegemo.eeg.render import render_topomap, save_topomap_png
     from eegemo.eeg.topomap import TopomapRasterizer
 
@@ -151,8 +158,9 @@ def main() -> None:
     def png_in_memory() -> float:
         start = time.perf_counter()
         for values in png_maps:
-            picture = render_topomap(raster.transform(values), geometry=raster, scale=args.scale)
-            Image.fromarray(picture, "RGBA").save(io.BytesIO(), format="PNG", compress_level=1)
+            save_topomap_png(
+                io.BytesIO(), raster.transform(values), geometry=raster, scale=args.scale
+            )
         return (time.perf_counter() - start) / len(png_maps)
 
     png_in_memory()  # warm-up, layout cache
@@ -192,6 +200,7 @@ def main() -> None:
                     "border": raster.border,
                 },
                 "machine": {
+                    "blas_threads": 1,
                     "cpus": os.cpu_count(),
                     "load_avg_1min": os.getloadavg()[0],
                     "python": platform.python_version(),

@@ -100,6 +100,15 @@ def plot_ica_blink(
     }
 
     spacing = 1.2 * float(np.max(np.ptp(data_before[: len(eeg)], axis=1)))
+    # The EOG channel (not changed by ICA) is shrunk by a whole factor to fit its row.
+    names = list(eeg)
+    for k, ch in enumerate(eog, start=len(eeg)):
+        factor = int(np.ceil(np.ptp(data_before[k]) / spacing))
+        if factor > 1:
+            data_before[k] /= factor
+            data_after[k] /= factor
+            ch = f"{ch} ÷{factor}"
+        names.append(ch)
     fig = Figure(figsize=(9, 1.0 + 0.75 * len(drawn)), layout="constrained")
     ax = fig.subplots()
     for k in range(len(drawn)):
@@ -108,13 +117,17 @@ def plot_ica_blink(
                 lw=1.2, alpha=0.6, label="before ICA" if k == 0 else None)
         ax.plot(times, data_after[k] - data_after[k].mean() + offset, color="black", lw=0.9,
                 label="after ICA" if k == 0 else None)
-    ax.set_yticks([-k * spacing for k in range(len(drawn))], drawn)
+    ax.set_yticks([-k * spacing for k in range(len(drawn))], names)
     ax.set_xlabel("time relative to the blink (s)")
     ax.set_xlim(times[0], times[-1])
     ax.axvline(0.0, color="grey", lw=0.8, ls=":")
     scale = round(spacing / 2, -1) or spacing / 2
-    ax.plot([times[-1] - 0.1] * 2, [0, -scale], color="black", lw=2, clip_on=False)
-    ax.text(times[-1] - 0.15, -scale / 2, f"{scale:.0f} µV", ha="right", va="center", fontsize=8)
+    # Scale bar in the free space above the first trace.
+    top = 0.9 * spacing
+    ax.plot([times[-1] - 0.1] * 2, [top, top - scale], color="black", lw=2)
+    ax.text(times[-1] - 0.15, top - scale / 2, f"{scale:.0f} µV", ha="right", va="center",
+            fontsize=8)
+    ax.set_ylim(-(len(drawn) - 0.5) * spacing, spacing)
     removed = ", ".join(f"{e['component']} ({e['criterion']})" for e in excluded) or "none"
     ax.set_title(f"{title}\nICA components removed: {removed}", fontsize=10)
     ax.legend(loc="upper left", fontsize=8)

@@ -42,17 +42,21 @@ def make_info(names: list[str]) -> mne.Info:
 
 
 def mne_image(values, info, **kwargs) -> np.ma.MaskedArray:
-    """The array behind the image mne.viz.plot_topomap shows."""
+    """The array behind the image mne.viz.plot_topomap shows.
+
+    Contour lines and sensor markers are switched off (they do not change the image) and
+    one figure is reused, to keep the tests fast.
+    """
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            im, _ = mne.viz.plot_topomap(values, info, axes=ax, show=False, **kwargs)
-        return np.ma.masked_invalid(im.get_array())
-    finally:
-        plt.close(fig)
+    fig = plt.figure(num="test_topomap", clear=True)
+    ax = fig.add_subplot()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        im, _ = mne.viz.plot_topomap(
+            values, info, axes=ax, show=False, contours=0, sensors=False, **kwargs
+        )
+    return np.ma.masked_invalid(im.get_array())
 
 
 def relative_error(ours: np.ndarray, ref: np.ma.MaskedArray, mask: np.ndarray) -> float:
@@ -60,6 +64,19 @@ def relative_error(ours: np.ndarray, ref: np.ma.MaskedArray, mask: np.ndarray) -
     ref_in = ref.filled(np.nan)[mask]
     assert np.isfinite(ref_in).all(), "MNE's image is undefined where ours is defined"
     return float(np.max(np.abs(ours[mask] - ref_in)) / np.max(np.abs(ref_in)))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_blas_thread_and_close_figures():
+    """One BLAS thread: idle OpenBLAS threads spinning on a busy 2-core CI machine made
+    this file ten times slower. Figures are closed at the end."""
+    import matplotlib.pyplot as plt
+    import scipy.interpolate  # noqa: F401  (load scipy's own BLAS before limiting it)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+    plt.close("all")
 
 
 @pytest.fixture(scope="module")
@@ -264,6 +281,17 @@ def test_missing_positions_named(infos):
     info.set_montage(_template(), on_missing="ignore")
     with pytest.raises(EegemoError, match="Xx1"):
         TopomapRasterizer(info)
+
+
+def test_colinear_channels_with_box_rejected():
+    with pytest.raises(EegemoError, match="span no area"):
+        TopomapRasterizer(make_info(["Fpz", "Fz", "Cz", "Pz", "Oz"]), res=16, extrapolate="box")
+    # MNE's default extrapolation works for them (and matches MNE)
+    info = make_info(["Fpz", "Fz", "Cz", "Pz", "Oz"])
+    raster = TopomapRasterizer(info, res=RES, image_interp="linear")
+    values = np.array([1.0, 2.0, 4.0, 3.0, 0.5])
+    ref = mne_image(values, info, res=RES, image_interp="linear")
+    assert relative_error(raster.transform(values), ref, raster.mask) <= 1e-6
 
 
 @pytest.mark.parametrize(

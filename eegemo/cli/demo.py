@@ -9,12 +9,12 @@ Simulate a small two-condition EEG study (rest and task; realistic sources throu
 spherical head model, eye blinks, line noise), preprocess it with the default pipeline
 (bandpass, notch, resample, average reference, ICA, epochs, band power, topomaps),
 train the ResNet baseline (topo_resnet) with validation on held-out training
-subjects, evaluate it on simulated subjects it never saw, and write OUT/report.html:
+subjects, evaluate it on simulated subjects it never saw, and write DIR/report.html:
 the pipeline that ran, what ICA removed, topomaps per condition and band, learning
 curves, confusion matrix and accuracy, balanced accuracy and macro-F1.
 
-About 3 minutes on two CPU cores (--quick: well under one). Everything is written
-inside OUT; running again with the same settings reuses what is complete.
+About 2 minutes on two CPU cores (--quick: well under one). Everything is written
+inside DIR; running again with the same settings reuses what is complete.
 """
 
 

@@ -33,6 +33,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--split", metavar="NAME",
                    help="face data: split folder or CSV usage (train, val, test, PublicTest...)")
+    p.add_argument("--tta", action="store_true",
+                   help="also report test-time augmentation (flips and crops) separately")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
                    help="where to run the model (default: auto)")
     p.add_argument("--batch-size", type=int, default=256, help="evaluation batch size")
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
     metrics = evaluate_checkpoint(args.model, args.data, split=args.split, device=args.device,
-                                  batch_size=args.batch_size)
+                                  batch_size=args.batch_size, tta=args.tta)
     if args.json:
         print(json.dumps(metrics))
     else:

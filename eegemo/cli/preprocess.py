@@ -87,9 +87,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the batch and print a summary; return 0, or 1 if some recordings failed."""
-    from ..errors import ConfigError
     from ..eeg.batch import preprocess
     from ..eeg.settings import load_preprocess_config
+    from ..errors import ConfigError
 
     if args.jobs < 1:
         raise ConfigError(f"--jobs: expected a positive integer, got {args.jobs}")

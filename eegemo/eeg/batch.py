@@ -324,6 +324,12 @@ def preprocess(
 ) -> BatchResult:
     """Preprocess every recording under ``raw`` into topomaps under ``out``.
 
+    Recordings whose provenance shows the same cache key and intact outputs are
+    skipped; the others lose their previous outputs (provenance first) and are
+    recomputed. ``manifest.csv`` lists the epochs of the recordings found under
+    ``raw`` that are complete; ``failures.csv`` the recordings of this run that
+    failed. Temporary files left by a killed run are removed first.
+
     Parameters
     ----------
     raw : path-like

@@ -236,7 +236,11 @@ def _window_events(
             desc = ann["description"]
             if desc.upper().startswith(("BAD", "EDGE")) or (wanted and desc not in wanted):
                 continue
-            onset = ann["onset"] - raw.first_time
+            # Onsets count from orig_time (meas_date) or from the first sample.
+            first = raw.time_as_index(
+                [ann["onset"]], use_rounding=True, origin=raw.annotations.orig_time
+            )[0]
+            onset = first / sfreq
             spans = windows(onset, onset + max(ann["duration"], length))
             starts += spans
             labels += [wanted.get(desc, desc)] * len(spans)

@@ -395,7 +395,7 @@ class Ica(Stage):
         if p.detect == "iclabel":
             excluded = self._iclabel(fit_raw, ica)
         else:
-            excluded = self._eog(fit_raw, ica, context) + self._muscle(fit_raw, ica)
+            excluded = self._eog(fit_raw, ica, context) + self._muscle(fit_raw, ica, context)
         # One entry per component: the first criterion that flagged it.
         unique: dict[int, dict[str, Any]] = {}
         for entry in excluded:
@@ -449,6 +449,13 @@ class Ica(Stage):
             if measure == "zscore"
             else f"|r| > {threshold:g}"
         )
+        # The strongest candidate, excluded or not, shows how close the decision was.
+        ch, comp = np.unravel_index(int(np.argmax(np.abs(corr))), corr.shape)
+        context.record["eog_best"] = {
+            "component": int(comp),
+            "channel": eog_names[ch],
+            "r": round(float(corr[ch, comp]), 4),
+        }
         out = []
         for comp in inds:
             best = int(np.argmax(np.abs(corr[:, comp])))
@@ -464,7 +471,9 @@ class Ica(Stage):
             )
         return out
 
-    def _muscle(self, raw: mne.io.BaseRaw, ica: Any) -> list[dict]:
+    def _muscle(self, raw: mne.io.BaseRaw, ica: Any, context: StageContext) -> list[dict]:
+        import numpy as np
+
         p = self.params
         if not p.muscle:
             return []
@@ -472,6 +481,12 @@ class Ica(Stage):
         inds, scores = ica.find_bads_muscle(
             raw, threshold=p.muscle_threshold, h_freq=h_freq, verbose="error"
         )
+        best = int(np.argmax(scores))
+        context.record["muscle_best"] = {
+            "component": best,
+            "score": round(float(scores[best]), 4),
+            "threshold": round(p.muscle_threshold**3, 4),
+        }
         return [
             {
                 "component": int(comp),

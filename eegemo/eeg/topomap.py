@@ -50,8 +50,10 @@ _ALGORITHM_VERSION = 1
 # gradients below 1, see docs/topomaps.md).
 _CUBIC_TOL = 1e-13
 _CUBIC_MAXITER = 100_000
-# Maps transformed per matrix product, to bound the float64 intermediate.
-_CHUNK = 2048
+# Maps per matrix product: the float64 block (256 x res*res) stays in cache before the
+# cast to float32 (about twice as fast as large blocks). float32 products would be faster
+# still but err by up to 5e-7 relative, too close to the 1e-6 fidelity bound.
+_CHUNK = 256
 
 
 def _resolve_sphere(sphere: Any, info: mne.Info) -> np.ndarray:
@@ -428,6 +430,11 @@ class TopomapRasterizer:
         self._offset[inside] = offset
         self._has_offset = bool(np.any(offset != 0))
         self.mask = np.isfinite(self._weights).all(axis=0).reshape(self.res, self.res)
+        if not self.mask.any():  # MNE would draw an empty image
+            raise EegemoError(
+                f"the {n} channel positions span no area with extrapolate="
+                f"{self.extrapolate!r} (e.g. all on one line); use extrapolate='head'"
+            )
 
     def contains(self, xy: np.ndarray) -> np.ndarray:
         """Whether points on the topomap plane lie inside MNE's clip path.

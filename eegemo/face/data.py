@@ -91,17 +91,16 @@ class FaceDataset:
 
         images = torch.as_tensor(np.asarray(images, dtype=np.uint8))
         labels = torch.as_tensor(np.asarray(labels, dtype=np.int64))
+        where = source or "face data"
         if images.ndim != 3:
             raise EegemoError(
-                f"{source or 'face data'}: expected images of shape (n, H, W), got {tuple(images.shape)}"
+                f"{where}: expected images of shape (n, H, W), got {tuple(images.shape)}"
             )
         if len(images) != len(labels):
-            raise EegemoError(
-                f"{source or 'face data'}: {len(images)} images but {len(labels)} labels"
-            )
+            raise EegemoError(f"{where}: {len(images)} images but {len(labels)} labels")
         if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= len(classes)):
             raise EegemoError(
-                f"{source or 'face data'}: labels must lie in 0..{len(classes) - 1}, "
+                f"{where}: labels must lie in 0..{len(classes) - 1}, "
                 f"got {int(labels.min())}..{int(labels.max())}"
             )
         self.images = images.unsqueeze(1).contiguous()
@@ -126,7 +125,8 @@ class FaceDataset:
 
     def __repr__(self) -> str:
         h, w = self.images.shape[-2:]
-        return f"FaceDataset({len(self)} images {h}x{w}, {len(self.classes)} classes, {self.source!r})"
+        n_classes = len(self.classes)
+        return f"FaceDataset({len(self)} images {h}x{w}, {n_classes} classes, {self.source!r})"
 
 
 # ---------------------------------------------------------------- layouts
@@ -249,13 +249,16 @@ def _parse_fer_csv(path: Path, img_size: int) -> dict[str, np.ndarray]:
                 emotion = int(row["emotion"])
                 pixels = np.array(row["pixels"].split(), dtype=np.int64)
             except (TypeError, ValueError):
-                raise EegemoError(f"{path}, line {line}: emotion and pixels must be integers") from None
+                raise EegemoError(
+                    f"{path}, line {line}: emotion and pixels must be integers"
+                ) from None
             if side is None:
-                side = int(round(np.sqrt(pixels.size)))
-            if pixels.size != side * side or pixels.min(initial=0) < 0 or pixels.max(initial=0) > 255:
+                side = round(float(np.sqrt(pixels.size)))
+            lo, hi = pixels.min(initial=0), pixels.max(initial=0)
+            if pixels.size != side * side or lo < 0 or hi > 255:
                 raise EegemoError(
                     f"{path}, line {line}: expected {side * side} pixel values in 0..255, "
-                    f"got {pixels.size} values in {pixels.min(initial=0)}..{pixels.max(initial=0)}"
+                    f"got {pixels.size} values in {lo}..{hi}"
                 )
             if not 0 <= emotion < len(FER_CLASSES):
                 raise EegemoError(
@@ -264,7 +267,8 @@ def _parse_fer_csv(path: Path, img_size: int) -> dict[str, np.ndarray]:
             usage = row.get("Usage", "Training") if has_usage else "Training"
             if usage not in usage_codes:
                 raise EegemoError(
-                    f"{path}, line {line}: Usage must be one of {', '.join(usage_codes)}, got {usage!r}"
+                    f"{path}, line {line}: Usage must be one of "
+                    f"{', '.join(usage_codes)}, got {usage!r}"
                 )
             images.append(pixels.astype(np.uint8).reshape(side, side))
             labels.append(emotion)
@@ -363,7 +367,9 @@ def _list_class_images(folder: Path) -> tuple[list[str], list[str], list[tuple]]
     return files, names, stamp
 
 
-def _decode_folder(files: list[str], size: int, jobs: int, desc: str) -> tuple[np.ndarray, np.ndarray]:
+def _decode_folder(
+    files: list[str], size: int, jobs: int, desc: str
+) -> tuple[np.ndarray | None, np.ndarray]:
     """Decode with threads; return images and a mask of the files that decoded."""
     from joblib import Parallel, delayed
     from tqdm import tqdm
@@ -481,7 +487,8 @@ def load_fer_splits(
                 f"(found: {', '.join(present) or 'nothing'}); "
                 "point --data at a FER2013 CSV or a folder with train/ and val/"
             )
-    names = {p.name for s in (config.train_split, config.val_split) for p in _class_folders(path / s)}
+    splits = (config.train_split, config.val_split)
+    names = {p.name for s in splits for p in _class_folders(path / s)}
     classes = class_order(sorted(names))
     train = read_image_folder(path / config.train_split, config, classes)
     val = read_image_folder(path / config.val_split, config, classes)
@@ -522,7 +529,8 @@ def load_fer_eval(
             raise EegemoError(f"{path}: expected a FER2013 .csv file or a folder of class folders")
         if sorted(c.lower() for c in classes) != sorted(FER_CLASSES):
             raise EegemoError(
-                f"{path}: the CSV holds the 7 FER2013 classes but the model has {', '.join(classes)}"
+                f"{path}: the CSV holds the 7 FER2013 classes but the model has "
+                f"{', '.join(classes)}"
             )
         ds = read_fer_csv(path, split or "test", config)
         order = [classes.index(c) for c in FER_CLASSES]
@@ -531,7 +539,9 @@ def load_fer_eval(
             ds.classes = classes
         return ds
     if not path.is_dir():
-        raise EegemoError(f"{path}: not found (expected a FER2013 CSV or a folder of class folders)")
+        raise EegemoError(
+            f"{path}: not found (expected a FER2013 CSV or a folder of class folders)"
+        )
     split_dirs = [s for s in CSV_USAGES if (path / s).is_dir()]
     if split_dirs and split is None:
         split = "test" if "test" in split_dirs else None

@@ -2,9 +2,11 @@
 
 The frontal-face cascade ships inside ``opencv-python-headless`` 4.x
 (``cv2.data.haarcascades``), so nothing is downloaded. Detected boxes are grown by
-a margin so that the crops are framed like FER2013's faces (which show the whole
-head outline, a little more than the cascade's forehead-to-chin box), then
-converted to grayscale and resized to the model's input.
+a margin so that the crops are framed like FER2013's faces, then converted to
+grayscale and resized to the model's input. The default margin was measured: on
+300 FER2013 validation faces upscaled four times onto a gray canvas, the cascade
+found 216, with boxes centred on the face and a median side of 0.95 of the
+FER2013 crop.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 from ..errors import EegemoError
 
 #: Box growth (fraction of the box side, split over both sides) matching FER2013 framing.
-DEFAULT_MARGIN = 0.25
+DEFAULT_MARGIN = 0.05
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,8 +156,8 @@ def crop_face(
 
     side = max(box.w, box.h) * (1.0 + margin)
     cx, cy = box.x + box.w / 2.0, box.y + box.h / 2.0
-    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
-    s = max(1, int(round(side)))
+    x0, y0 = round(cx - side / 2), round(cy - side / 2)
+    s = max(1, round(side))
     h, w = gray.shape
     pad = max(0, -x0, -y0, x0 + s - w, y0 + s - h)
     if pad:

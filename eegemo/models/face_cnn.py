@@ -237,7 +237,9 @@ class MaskingBlock(nn.Module):
         self.down = nn.ModuleList(_DoubleConv(widths[i], widths[i + 1]) for i in range(depth))
         self.up = nn.ModuleList(_DoubleConv(widths[i + 1], widths[i]) for i in range(depth))
         self.bottom = _DoubleConv(widths[-1], widths[-1])
-        self.out = nn.Sequential(nn.Conv2d(channels, channels, 1, bias=False), nn.BatchNorm2d(channels))
+        self.out = nn.Sequential(
+            nn.Conv2d(channels, channels, 1, bias=False), nn.BatchNorm2d(channels)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x * (1 + mask(x))``."""
@@ -472,7 +474,7 @@ def resnet34(num_classes: int = 7, in_chans: int = 1, img_size: int = 48, **kwar
 @register_model(
     "resmasknet",
     family="face",
-    description="Residual Masking Network: ResNet-34 + U-Net masking blocks (width 32; 64 = original)",
+    description="Residual Masking Network: ResNet-34 + U-Net masking blocks (width 64 = original)",
     in_chans=1,
     img_size=48,
 )

@@ -191,7 +191,9 @@ def convnext(
             f"convnext variant {variant!r} unknown; choose one of {', '.join(CONVNEXT_VARIANTS)}"
         )
     if img_size < patch_size * 8:
-        raise ConfigError(f"img_size must be at least {patch_size * 8} for convnext, got {img_size}")
+        raise ConfigError(
+            f"img_size must be at least {patch_size * 8} for convnext, got {img_size}"
+        )
     depths, dims = CONVNEXT_VARIANTS[variant]
     model = ConvNeXt(
         in_chans=in_chans,

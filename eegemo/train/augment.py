@@ -82,7 +82,8 @@ class AugmentConfig:
             (self.mixup_alpha >= 0 and self.cutmix_alpha >= 0,
              "mixup_alpha and cutmix_alpha must be >= 0"),
             (0.0 <= self.mix_prob <= 1.0, f"mix_prob must be a probability, got {self.mix_prob}"),
-            (len(self.erasing_scale) == 2 and 0 < self.erasing_scale[0] <= self.erasing_scale[1] < 1,
+            (len(self.erasing_scale) == 2
+             and 0 < self.erasing_scale[0] <= self.erasing_scale[1] < 1,
              f"erasing_scale must be [min, max] with 0 < min <= max < 1, got {self.erasing_scale}"),
         ]
         for ok, message in checks:

@@ -195,6 +195,7 @@ def evaluate_checkpoint(
     split: str | None = None,
     device: str = "auto",
     batch_size: int = 256,
+    tta: bool = False,
 ) -> dict:
     """Score a trained model on data it has never seen.
 
@@ -211,12 +212,16 @@ def evaluate_checkpoint(
         ``auto``, ``cpu``, ``cuda`` or ``mps``.
     batch_size : int
         Evaluation batch size.
+    tta : bool
+        Also score test-time augmentation (flips and crops, :mod:`eegemo.face.tta`),
+        reported separately under ``tta``; the top-level metrics stay plain.
 
     Returns
     -------
     metrics : dict
         ``accuracy``, ``balanced_accuracy``, ``macro_f1``, ``confusion_matrix``,
-        ``classes``, ``n``, ``per_class``, plus ``checkpoint`` and ``data``.
+        ``classes``, ``n``, ``per_class``, plus ``checkpoint``, ``data`` and, with
+        ``tta``, ``tta`` (the same metrics with test-time augmentation).
     """
     from .checkpoint import load_model
     from .data import load_eval_dataset
@@ -231,6 +236,12 @@ def evaluate_checkpoint(
         raise EegemoError(f"{data}: no items to evaluate")
     logits, targets = predict_logits(model, dataset, dev, batch_size)
     metrics = classification_metrics(targets, logits.argmax(axis=1), meta["classes"])
+    if tta:
+        from ..face.tta import predict_logits_tta
+
+        log_probs, _ = predict_logits_tta(model, dataset, dev, batch_size)
+        metrics["tta"] = classification_metrics(targets, log_probs.argmax(axis=1),
+                                                meta["classes"])
     metrics["checkpoint"] = meta["path"]
     metrics["data"] = str(data)
     return metrics
@@ -247,6 +258,12 @@ def metrics_table(metrics: dict) -> str:
         f"accuracy           {metrics['accuracy']:.4f}",
         f"balanced accuracy  {metrics['balanced_accuracy']:.4f}",
         f"macro-F1           {metrics['macro_f1']:.4f}",
+    ]
+    if "tta" in metrics:
+        t = metrics["tta"]
+        lines.append(f"with test-time augmentation: accuracy {t['accuracy']:.4f}, balanced "
+                     f"accuracy {t['balanced_accuracy']:.4f}, macro-F1 {t['macro_f1']:.4f}")
+    lines += [
         "",
         f"{'class':<{width}}{'precision':>10}{'recall':>10}{'F1':>10}{'support':>10}",
     ]

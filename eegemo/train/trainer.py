@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -40,7 +41,7 @@ import numpy as np
 
 from ..atomic import atomic_open, remove_stale_temporaries
 from ..config import dumps_toml, to_dict
-from ..errors import ConfigError, EegemoError
+from ..errors import EegemoError
 from .checkpoint import FORMAT, capture_rng_state, load_checkpoint, restore_rng_state
 from .checkpoint import save_checkpoint as _save_checkpoint
 from .device import (
@@ -335,14 +336,16 @@ class Trainer:
     batch_transform : callable | None
         ``(x, y) -> (x, targets)`` on each training batch; default built from
         ``config.augment`` by ``eegemo.train.augment.build_batch_augment`` when any
-        augmentation is switched on.
+        augmentation is switched on (None when all are off).
     data_meta : dict | None
         Plain data stored in checkpoints under ``data`` (modality, normalisation
         statistics, ...), needed to prepare new data the same way.
     callbacks : sequence of callable
         ``fn(trainer, record)`` after every epoch, once its checkpoint is written.
     progress : bool
-        Show a tqdm bar per epoch (rank 0 only).
+        Show a tqdm bar per epoch (rank 0 only, on stderr).
+    log_epochs : bool
+        Print one summary line per epoch (rank 0 only, on stderr).
     """
 
     def __init__(
@@ -359,6 +362,7 @@ class Trainer:
         data_meta: dict | None = None,
         callbacks: Sequence[EpochCallback] = (),
         progress: bool = True,
+        log_epochs: bool = True,
     ):
         import torch
 
@@ -378,6 +382,7 @@ class Trainer:
                 "WORLD_SIZE > 1 but no process group: call eegemo.train.device.init_distributed()"
             )
         self.progress = progress and self.dist.is_main
+        self.log_epochs = log_epochs and self.dist.is_main
         self.device = process_device(self.dist, config.device)
         self.threads = (
             configure_threads(config.threads, self.dist.local_world_size)
@@ -444,15 +449,9 @@ class Trainer:
     # -- setup -------------------------------------------------------------------------
 
     def _default_batch_transform(self):
-        from . import augment
+        from .augment import build_batch_augment
 
-        defaults = type(self.config.augment)()
-        if self.config.augment == defaults:
-            return None
-        build = getattr(augment, "build_batch_augment", None)
-        if build is None:
-            raise ConfigError("augment.* options are set but batch augmentation is not available")
-        return build(self.config.augment)
+        return build_batch_augment(self.config.augment, len(self.classes))
 
     def _train_loader(self):
         from torch.utils.data import DataLoader, DistributedSampler
@@ -627,6 +626,7 @@ class Trainer:
         return {
             "train_loss": total[0].item() / max(1.0, total[2].item()),
             "train_accuracy": total[1].item() / max(1.0, total[2].item()),
+            "train_items": int(total[2].item()),
         }
 
     def predict(self, dataset) -> tuple[np.ndarray, np.ndarray]:
@@ -741,21 +741,13 @@ class Trainer:
                 self._best_state = {
                     k: v.detach().clone() for k, v in self.model.state_dict().items()
                 }
-            if self.progress:
-                from tqdm.auto import tqdm
-
-                tqdm.write(_epoch_line(record, self.config.epochs))
+            self._log(_epoch_line(record, self.config.epochs))
             for callback in self.callbacks:
                 callback(self, record)
             if self.val_set is not None and patience and self.bad_epochs >= patience:
                 stopped_early = True
-                if self.progress:
-                    from tqdm.auto import tqdm
-
-                    tqdm.write(
-                        f"early stopping: no {monitor} improvement for {patience} epochs "
-                        f"(best epoch {self.best_epoch})"
-                    )
+                self._log(f"early stopping: no {monitor} improvement for {patience} epochs "
+                          f"(best epoch {self.best_epoch})")
         self._load_best_weights()
         report = self._final_report(report_sets or {})
         return FitResult(
@@ -767,6 +759,12 @@ class Trainer:
             history=self.history,
             report=report,
         )
+
+    def _log(self, line: str) -> None:
+        if self.log_epochs:
+            from tqdm.auto import tqdm
+
+            tqdm.write(line, file=sys.stderr)
 
     def _load_best_weights(self) -> None:
         """Put the best epoch's weights in the model (from best.pt, or kept in memory)."""

@@ -1,0 +1,178 @@
+"""Subject-independent accuracy on eegmat: topomap networks vs logistic regression, same run.
+
+Cross-validation by subject (default 6 folds over the preprocessed subjects, the same
+deterministic folds as ``eegemo train --cv 6``). In every fold each method is fitted on
+the training subjects only and scored on the test subjects:
+
+* ``lr_plain``: scikit-learn ``StandardScaler`` + ``LogisticRegression`` on the log10
+  band power the preprocessing wrote (``bandpower_path``: 19 channels x 5 bands), the
+  scaler fitted on the training subjects;
+* ``lr_subject``: the same after standardising each subject's features with that
+  subject's own mean and spread (no labels used; also done for the test subjects);
+* ``net:<model>:<normalization>``: the shared :class:`~eegemo.train.trainer.Trainer`
+  with the training config (default: the built-in topomap defaults, i.e.
+  ``pipelines/train-topomap.toml``) on the topomaps of the same epochs; its own
+  validation subjects are held out of the training subjects for model selection.
+
+Both logistic regressions use ``class_weight="balanced"`` like the network's
+class-weighted loss. Prints one JSON object: per method the balanced accuracy,
+macro-F1 and accuracy of every fold with mean and sd, the training time, and the
+ratio of each network's mean balanced accuracy to each regression's.
+
+Run (after ``eegemo preprocess ../shared/data/eegmat OUT --config pipelines/eegmat.toml``)::
+
+    python benchmarks/eegmat_accuracy.py OUT [--folds 6] [--config FILE] [--set key=value]
+        [--models topo_resnet,topo_cnn] [--normalizations subject,global]
+
+Each network fold trains for the configured epochs: on two shared CPU cores expect a
+few minutes per fold and model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def load_bandpower(manifest) -> np.ndarray:
+    """Log band power ``(n_epochs, n_channels * n_bands)`` of every manifest row."""
+    import csv
+
+    with open(manifest.root / "manifest.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or "bandpower_path" not in rows[0]:
+        raise SystemExit(f"{manifest.root}/manifest.csv has no bandpower_path column")
+    cache: dict[str, np.ndarray] = {}
+    features = []
+    for row in rows:
+        arr = cache.get(row["bandpower_path"])
+        if arr is None:
+            arr = np.load(manifest.root / row["bandpower_path"], allow_pickle=False)
+            cache[row["bandpower_path"]] = arr
+        features.append(arr[int(row["index"])].ravel())
+    return np.asarray(features, dtype=np.float64)
+
+
+def standardize_per_subject(x: np.ndarray, subjects: np.ndarray) -> np.ndarray:
+    """Z-score each subject's features with that subject's own mean and spread."""
+    out = np.empty_like(x)
+    for s in np.unique(subjects):
+        rows = subjects == s
+        out[rows] = (x[rows] - x[rows].mean(0)) / (x[rows].std(0) + 1e-8)
+    return out
+
+
+def logistic_regression(x_train, y_train, x_test):
+    """Predictions of scaler + balanced logistic regression fitted on the training rows."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = make_pipeline(StandardScaler(),
+                          LogisticRegression(max_iter=5000, class_weight="balanced"))
+    return model.fit(x_train, y_train).predict(x_test)
+
+
+def train_network(manifest, config, train_s, val_s, test_s, run_dir):
+    """Test-set metrics of the network trained on ``train_s`` (selected on ``val_s``)."""
+    from eegemo.train.data import topomap_bundle
+    from eegemo.train.trainer import Trainer
+
+    bundle = topomap_bundle(manifest, train_s, val_s, config.data.normalization, test_s)
+    trainer = Trainer(config, bundle.train, bundle.val, bundle.classes, run_dir,
+                      data_meta=bundle.meta, progress=False, log_epochs=False)
+    return trainer.fit(report_sets={"test": bundle.test}).report["test"]
+
+
+def main() -> None:
+    """Parse arguments, run every method on every fold, print the JSON summary."""
+    from eegemo.config import load_config
+    from eegemo.train.data import natural_sort, read_manifest, subject_folds, subject_split
+    from eegemo.train.metrics import classification_metrics, summarize
+    from eegemo.train.settings import TrainConfig
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data", type=Path, help="preprocessed eegmat folder (manifest.csv)")
+    parser.add_argument("--folds", default="6", help="number of subject folds or 'loso'")
+    parser.add_argument("--config", type=Path, help="training config for the networks")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        help="config override for the networks (repeatable)")
+    parser.add_argument("--models", default="", help="comma-separated networks "
+                        "(default: the config's model; 'none' for regressions only)")
+    parser.add_argument("--normalizations", default="",
+                        help="comma-separated topomap normalisations for the networks "
+                             "(default: the config's)")
+    parser.add_argument("--out", type=Path, help="keep the network runs here")
+    args = parser.parse_args()
+
+    base = load_config(TrainConfig, args.config, args.overrides)
+    models = [m for m in (args.models or base.model).split(",") if m and m != "none"]
+    norms = [n for n in (args.normalizations or base.data.normalization).split(",") if n]
+    manifest = read_manifest(args.data)
+    classes = natural_sort(manifest.labels)
+    y = np.array([classes.index(label) for label in manifest.labels])
+    features = load_bandpower(manifest)
+    features_subject = standardize_per_subject(features, manifest.subjects)
+    folds = subject_folds(manifest.subjects, args.folds if args.folds == "loso"
+                          else int(args.folds), base.seed)
+
+    scores: dict[str, list[dict]] = {}
+    seconds: dict[str, float] = {}
+    out_root = args.out or Path(tempfile.mkdtemp(prefix="eegmat-bench-"))
+    for k, test_s in enumerate(folds, start=1):
+        test = np.isin(manifest.subjects, test_s)
+        rest = sorted(set(manifest.subjects[~test]))
+        for name, x in (("lr_plain", features), ("lr_subject", features_subject)):
+            start = time.perf_counter()
+            pred = logistic_regression(x[~test], y[~test], x[test])
+            seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
+            scores.setdefault(name, []).append(classification_metrics(y[test], pred, classes))
+        train_s, val_s = subject_split(rest, base.data.val_fraction, base.seed)
+        for model in models:
+            for norm in norms:
+                name = f"net:{model}:{norm}"
+                config = load_config(TrainConfig, args.config,
+                                     [*args.overrides, f"model={model}",
+                                      f"data.normalization={norm}"])
+                start = time.perf_counter()
+                run_dir = out_root / name.replace(":", "_") / f"fold-{k:02d}"
+                metrics = train_network(manifest, config, train_s, val_s, test_s, run_dir)
+                seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
+                scores.setdefault(name, []).append(metrics)
+        done = {n: round(s[-1]["balanced_accuracy"], 4) for n, s in scores.items()}
+        print(f"fold {k}/{len(folds)} balanced accuracy: {done}", file=sys.stderr, flush=True)
+
+    methods = {}
+    for name, fold_metrics in scores.items():
+        methods[name] = {m: summarize([f[m] for f in fold_metrics])
+                         for m in ("balanced_accuracy", "macro_f1", "accuracy")}
+        methods[name]["train_seconds"] = round(seconds[name], 1)
+    ratios = {
+        f"{net} / {lr}": methods[net]["balanced_accuracy"]["mean"]
+        / methods[lr]["balanced_accuracy"]["mean"]
+        for net in methods if net.startswith("net:")
+        for lr in ("lr_plain", "lr_subject")
+    }
+    print(json.dumps({
+        "data": str(args.data),
+        "n_subjects": len(set(manifest.subjects)),
+        "n_epochs": len(manifest),
+        "classes": classes,
+        "class_counts": np.bincount(y).tolist(),
+        "folds": [list(f) for f in folds],
+        "config_overrides": args.overrides,
+        "methods": methods,
+        "ratio_balanced_accuracy": ratios,
+        "python": platform.python_version(),
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,435 @@
+"""Facial expressions of the faces in photos, folders of photos and videos.
+
+:class:`FacePredictor` wraps a trained face model: it finds faces
+(:class:`~eegemo.face.detect.FaceDetector`), crops them like FER2013, and returns
+for each face its ``box`` ``[x, y, w, h]``, ``label`` and per-class
+``probabilities``. :func:`predict_path` runs it over an image, a folder of images
+(recursively) or a video (every N-th frame, or a given number of frames per
+second). A photo without a face is a normal result with an empty face list; an
+unreadable file is recorded with its error and the rest is still done.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..atomic import atomic_open
+from ..errors import EegemoError
+from .data import IMAGE_SUFFIXES
+from .detect import DEFAULT_MARGIN, FaceBox, FaceDetector, crop_face, read_image, to_gray
+
+#: File name endings read as videos.
+VIDEO_SUFFIXES = frozenset(
+    {".avi", ".mp4", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".m4v"}
+)
+#: Formats annotated images are written in (others are saved as PNG).
+ANNOTATED_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+
+
+class FacePredictor:
+    """A trained facial-expression model with face detection and cropping.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Trained model mapping ``(N, in_chans, img_size, img_size)`` images in [0, 1]
+        to logits.
+    classes : sequence of str
+        Class names in output order.
+    img_size : int
+        Model input side.
+    in_chans : int
+        Model input channels (the grayscale crop is repeated if more than one).
+    device : str or torch.device
+        Where the model runs.
+    detector : FaceDetector, optional
+        Default: the Haar cascade with its default settings.
+    whole_image : bool
+        Treat each image as one face (already-cropped faces) instead of detecting.
+    margin : float
+        Growth of each detected box before cropping (see :func:`crop_face`).
+    tta : bool
+        Average over flips and crops (:mod:`eegemo.face.tta`).
+    """
+
+    def __init__(
+        self,
+        model,
+        classes: Sequence[str],
+        img_size: int = 48,
+        in_chans: int = 1,
+        device: Any = "cpu",
+        detector: FaceDetector | None = None,
+        whole_image: bool = False,
+        margin: float = DEFAULT_MARGIN,
+        tta: bool = False,
+    ) -> None:
+        import torch
+
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.classes = [str(c) for c in classes]
+        self.img_size = int(img_size)
+        self.in_chans = int(in_chans)
+        self.detector = None if whole_image else (detector or FaceDetector())
+        self.margin = margin
+        self.tta = tta
+
+    @classmethod
+    def from_run(cls, run_or_checkpoint: str | Path, device: Any = "cpu", **kwargs: Any):
+        """Load a face model trained by ``eegemo train`` (a run folder or ``.pt`` file).
+
+        Parameters
+        ----------
+        run_or_checkpoint : path-like
+            Run folder (best checkpoint) or checkpoint file.
+        device : str or torch.device
+            Where the model runs.
+        **kwargs
+            Passed to :class:`FacePredictor` (``detector``, ``whole_image``, ``margin``, ``tta``).
+        """
+        from ..train.checkpoint import load_model
+
+        model, meta = load_model(run_or_checkpoint, device=device)
+        modality = meta.get("data", {}).get("modality")
+        if modality != "face":
+            raise EegemoError(
+                f"{meta.get('path', run_or_checkpoint)}: this model was trained on "
+                f"{modality or 'unknown'} data, not faces"
+            )
+        m = meta["model"]
+        return cls(model, meta["classes"], m["img_size"], m["in_chans"], device, **kwargs)
+
+    def predict_crops(self, crops: np.ndarray) -> np.ndarray:
+        """Class probabilities of face crops.
+
+        Parameters
+        ----------
+        crops : ndarray of uint8, shape (K, img_size, img_size)
+
+        Returns
+        -------
+        probabilities : ndarray, shape (K, n_classes)
+        """
+        import torch
+
+        if len(crops) == 0:
+            return np.zeros((0, len(self.classes)), np.float32)
+        x = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device).float().div_(255.0)
+        x = x.unsqueeze(1).expand(-1, self.in_chans, -1, -1)
+        with torch.inference_mode():
+            if self.tta:
+                from .tta import predict_tta
+
+                probs = predict_tta(self.model, x).exp()
+            else:
+                out = self.model(x)
+                probs = out.float().softmax(dim=1)
+        return probs.cpu().numpy()
+
+    def predict_image(self, image: np.ndarray) -> list[dict]:
+        """Faces in one image with their expression.
+
+        Parameters
+        ----------
+        image : ndarray
+            OpenCV image (gray, BGR or BGRA).
+
+        Returns
+        -------
+        faces : list of dict
+            ``box`` ``[x, y, w, h]``, ``label``, ``probabilities`` (class -> float),
+            largest face first; empty when no face is found.
+        """
+        gray = to_gray(image)
+        if self.detector is None:
+            boxes = [FaceBox(0, 0, gray.shape[1], gray.shape[0])]
+            crops = [crop_face(gray, boxes[0], self.img_size, margin=0.0)]
+        else:
+            boxes = self.detector.detect(gray)
+            crops = [crop_face(gray, b, self.img_size, self.margin) for b in boxes]
+        probs = self.predict_crops(np.stack(crops) if crops else np.zeros((0, 1, 1), np.uint8))
+        return [
+            {
+                "box": box.as_list(),
+                "label": self.classes[int(p.argmax())],
+                "probabilities": {
+                    c: round(float(v), 6) for c, v in zip(self.classes, p, strict=True)
+                },
+            }
+            for box, p in zip(boxes, probs, strict=True)
+        ]
+
+
+# ------------------------------------------------------------------- inputs
+
+
+def input_kind(path: Path) -> str:
+    """``"image"``, ``"video"`` or ``"folder"`` for a prediction input; error otherwise."""
+    if path.is_dir():
+        return "folder"
+    if not path.exists():
+        raise EegemoError(f"{path}: no such file or folder")
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        return "image"
+    if suffix in VIDEO_SUFFIXES:
+        return "video"
+    raise EegemoError(
+        f"{path}: unknown file type {suffix or '(none)'}; expected an image "
+        f"({', '.join(sorted(IMAGE_SUFFIXES))}) or a video ({', '.join(sorted(VIDEO_SUFFIXES))})"
+    )
+
+
+def iter_video_frames(
+    path: str | Path, every: int = 1, fps: float | None = None
+) -> Iterator[tuple[int, float, np.ndarray]]:
+    """Frames of a video: ``(frame_index, time_seconds, image)``.
+
+    Parameters
+    ----------
+    path : path-like
+        Any video OpenCV can decode.
+    every : int
+        Keep every ``every``-th frame (ignored when ``fps`` is given).
+    fps : float, optional
+        Keep about this many frames per second of video.
+    """
+    import cv2
+
+    if every < 1:
+        raise EegemoError(f"--every must be at least 1, got {every}")
+    if fps is not None and fps <= 0:
+        raise EegemoError(f"--fps must be positive, got {fps}")
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise EegemoError(f"{path}: OpenCV cannot open this video")
+    try:
+        video_fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
+        if fps is not None:
+            every = max(1, round(video_fps / fps)) if video_fps > 0 else 1
+        index = 0
+        while True:
+            if index % every == 0:
+                ok, frame = cap.read()
+                if not ok:
+                    break
+                t = index / video_fps if video_fps > 0 else cap.get(cv2.CAP_PROP_POS_MSEC) / 1000
+                yield index, round(float(t), 4), frame
+            elif not cap.grab():
+                break
+            index += 1
+    finally:
+        cap.release()
+
+
+def video_info(path: str | Path) -> tuple[float, int]:
+    """Frame rate and frame count OpenCV reports for a video (0 when unknown)."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    try:
+        return float(cap.get(cv2.CAP_PROP_FPS) or 0.0), int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    finally:
+        cap.release()
+
+
+# ------------------------------------------------------------------- annotation
+
+
+def annotate(image: np.ndarray, faces: list[dict]) -> np.ndarray:
+    """A BGR copy of ``image`` with each face's box and label drawn on it."""
+    import cv2
+
+    out = image.copy()
+    if out.dtype != np.uint8 or out.ndim == 2 or out.shape[2] != 3:
+        out = cv2.cvtColor(to_gray(out), cv2.COLOR_GRAY2BGR)
+    for face in faces:
+        x, y, w, h = face["box"]
+        p = face["probabilities"][face["label"]]
+        thick = max(1, round(max(out.shape[:2]) / 400))
+        cv2.rectangle(out, (x, y), (x + w, y + h), (0, 255, 0), thick)
+        text = f"{face['label']} {p:.2f}"
+        scale = max(0.4, w / 200)
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+        top = max(0, y - th - base - 2)
+        cv2.rectangle(out, (x, top), (x + tw + 2, top + th + base + 2), (0, 255, 0), -1)
+        cv2.putText(out, text, (x + 1, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                    (0, 0, 0), thick, cv2.LINE_AA)
+    return out
+
+
+def save_image(path: Path, image: np.ndarray) -> None:
+    """Encode ``image`` by the file's extension and write it atomically."""
+    import cv2
+
+    ok, buf = cv2.imencode(path.suffix if path.suffix else ".png", image)
+    if not ok:
+        raise EegemoError(f"{path}: OpenCV cannot encode this image format")
+    with atomic_open(path, "wb") as fh:
+        fh.write(buf.tobytes())
+
+
+def _annotated_path(out_dir: Path, rel: Path) -> Path:
+    suffix = rel.suffix.lower()
+    ext = suffix if suffix in ANNOTATED_SUFFIXES else ".png"
+    return out_dir / rel.with_suffix(ext)
+
+
+# ------------------------------------------------------------------- running
+
+
+def _predict_image_file(
+    predictor: FacePredictor, path: Path, rel: Path, annotate_dir: Path | None
+) -> dict:
+    record: dict[str, Any] = {"source": str(path), "kind": "image"}
+    try:
+        image = read_image(path)
+        record["faces"] = predictor.predict_image(image)
+        if annotate_dir is not None:
+            save_image(_annotated_path(annotate_dir, rel), annotate(image, record["faces"]))
+    except EegemoError as exc:
+        record.pop("faces", None)
+        record["error"] = str(exc)
+    return record
+
+
+def _predict_video(
+    predictor: FacePredictor,
+    path: Path,
+    every: int,
+    fps: float | None,
+    annotate_dir: Path | None,
+    progress: bool,
+) -> dict:
+    from tqdm import tqdm
+
+    video_fps, n_frames = video_info(path)
+    record: dict[str, Any] = {"source": str(path), "kind": "video", "fps": video_fps, "frames": []}
+    bar = tqdm(total=n_frames or None, desc=path.name, unit=" frame", disable=not progress)
+    last = -1
+    try:
+        for index, t, frame in iter_video_frames(path, every, fps):
+            faces = predictor.predict_image(frame)
+            record["frames"].append({"frame": index, "time": t, "faces": faces})
+            if annotate_dir is not None:
+                target = annotate_dir / path.stem / f"frame_{index:06d}.jpg"
+                save_image(target, annotate(frame, faces))
+            bar.update(index - last)
+            last = index
+    except EegemoError as exc:
+        record["error"] = str(exc)
+    finally:
+        bar.close()
+    if not record["frames"] and "error" not in record:
+        record["error"] = f"{path}: no frame could be decoded"
+    return record
+
+
+def predict_path(
+    path: str | Path,
+    predictor: FacePredictor,
+    every: int = 1,
+    fps: float | None = None,
+    annotate_dir: str | Path | None = None,
+    progress: bool = True,
+) -> list[dict]:
+    """Predict the expressions of the faces in an image, a folder or a video.
+
+    Parameters
+    ----------
+    path : path-like
+        An image, a video, or a folder searched recursively for images and videos.
+    predictor : FacePredictor
+        The model with its face detector.
+    every, fps
+        Video frame sampling (see :func:`iter_video_frames`).
+    annotate_dir : path-like, optional
+        Save a copy of every image (and sampled video frame) with boxes and labels
+        under this folder, keeping the input's relative names. It must not be the
+        input folder itself.
+    progress : bool
+        Progress bars.
+
+    Returns
+    -------
+    records : list of dict
+        One per input file: ``source``, ``kind`` and ``faces`` (image) or ``fps`` and
+        ``frames`` (video; each ``frame``, ``time`` in seconds and ``faces``), or
+        ``error`` when the file could not be read.
+    """
+    from tqdm import tqdm
+
+    path = Path(path)
+    kind = input_kind(path)
+    out_dir = Path(annotate_dir) if annotate_dir is not None else None
+    if kind == "folder":
+        files = sorted(
+            p for p in path.rglob("*")
+            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES
+        )
+        base = path
+    else:
+        files, base = [path], path.parent
+    if out_dir is not None:
+        out_resolved = out_dir.resolve()
+        for f in files:
+            rel = f.relative_to(base)
+            is_image = f.suffix.lower() in IMAGE_SUFFIXES
+            if is_image and _annotated_path(out_resolved, rel) == f.resolve():
+                raise EegemoError(
+                    f"{out_dir}: annotated images would overwrite the input {f}; "
+                    "choose another --save-annotated folder"
+                )
+    records = []
+    images = [f for f in files if f.suffix.lower() in IMAGE_SUFFIXES]
+    bar = tqdm(
+        total=len(images), desc="images", unit=" img", disable=not progress or len(images) < 2
+    )
+    for f in files:
+        if f.suffix.lower() in VIDEO_SUFFIXES:
+            records.append(_predict_video(predictor, f, every, fps, out_dir, progress))
+        else:
+            records.append(_predict_image_file(predictor, f, f.relative_to(base), out_dir))
+            bar.update(1)
+    bar.close()
+    return records
+
+
+def prediction_rows(records: list[dict], classes: Sequence[str]) -> Iterator[dict]:
+    """Flatten :func:`predict_path` records into table rows, one per face.
+
+    Images or frames without a face get one row with an empty ``face``; unreadable
+    files one row with their ``error``.
+    """
+    for rec in records:
+        frames = rec.get("frames") or [{"frame": "", "time": "", "faces": rec.get("faces", [])}]
+        for fr in frames:
+            base = {"source": rec["source"], "frame": fr["frame"], "time": fr["time"],
+                    "error": rec.get("error", "")}
+            if not fr["faces"]:
+                yield {**base, "face": ""}
+            for i, face in enumerate(fr["faces"]):
+                x, y, w, h = face["box"]
+                row = {**base, "face": i, "x": x, "y": y, "w": w, "h": h, "label": face["label"]}
+                row.update({f"p_{c}": face["probabilities"][c] for c in classes})
+                yield row
+
+
+def write_predictions_csv(
+    path: str | os.PathLike, records: list[dict], classes: Sequence[str]
+) -> None:
+    """Write :func:`prediction_rows` as a CSV table, atomically."""
+    fields = ["source", "frame", "time", "face", "x", "y", "w", "h", "label"]
+    fields += [f"p_{c}" for c in classes] + ["error"]
+    with atomic_open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields, restval="")
+        writer.writeheader()
+        for row in prediction_rows(records, classes):
+            writer.writerow(row)
