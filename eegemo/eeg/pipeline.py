@@ -236,11 +236,9 @@ def _window_events(
             desc = ann["description"]
             if desc.upper().startswith(("BAD", "EDGE")) or (wanted and desc not in wanted):
                 continue
-            # Onsets count from orig_time (meas_date) or from the first sample.
-            first = raw.time_as_index(
-                [ann["onset"]], use_rounding=True, origin=raw.annotations.orig_time
-            )[0]
-            onset = first / sfreq
+            # Raw annotations count from meas_date (or, without one, from sample 0 of the
+            # original recording): both put the first sample at raw.first_time.
+            onset = ann["onset"] - raw.first_time
             spans = windows(onset, onset + max(ann["duration"], length))
             starts += spans
             labels += [wanted.get(desc, desc)] * len(spans)
