@@ -164,7 +164,7 @@ def with_channels(raw, n_channels: int, noise_uv: float = 2.0, seed: int = 0):
             coord_frame="head",
         )
         with mne.utils.use_log_level("error"):
-            raw = raw.interpolate_to(montage)
+            raw = raw.interpolate_to(montage, method="spline")
     picks = mne.pick_types(raw.info, eeg=True)
     noise = np.random.default_rng(seed).standard_normal((len(picks), raw.n_times))
     raw._data[picks] += noise_uv * 1e-6 * noise

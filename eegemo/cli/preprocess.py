@@ -45,9 +45,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "preprocess",
         help="preprocess EEG recordings into band-power topomaps (parallel, resumable)",
-        description="Find the EEG recordings in RAW, clean them with the stages of a TOML "
-        "pipeline (bandpass, notch, resample, re-reference, ICA), cut them into epochs, "
-        "compute band power and interpolate it into topomap images, and write arrays, a "
+        description="Find the EEG recordings in RAW, clean them with the stages of a TOML\n"
+        "pipeline (bandpass, notch, resample, re-reference, ICA), cut them into epochs,\n"
+        "compute band power, interpolate it into topomap images, and write arrays, a\n"
         "manifest, provenance records and a failure report to OUT.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -86,9 +86,13 @@ def train_run(
     from .device import init_distributed, shutdown_distributed
 
     data, out = Path(data), Path(out)
-    check_run_folder(out, resume)
     ctx = init_distributed(config.device)
     try:
+        check_run_folder(out, resume)
+        if ctx.distributed:  # every process has checked before rank 0 writes anything
+            import torch.distributed as dist
+
+            dist.barrier()
         if cv is None:
             return _train_single(data, out, config, resume, progress, callbacks, ctx)
         return _cross_validate(data, out, config, cv, resume, progress, callbacks, ctx)
