@@ -23,7 +23,7 @@ class OptimizerConfig:
 
     name: str = option("adamw", "optimiser", choices=("sgd", "adam", "adamw"))
     lr: float = option(1e-3, "peak learning rate")
-    weight_decay: float = option(1e-2, "weight decay (decoupled for adamw, L2 otherwise)")
+    weight_decay: float = option(0.05, "weight decay (decoupled for adamw, L2 otherwise)")
     momentum: float = option(0.9, "SGD momentum (Nesterov)")
     nesterov: bool = option(True, "use Nesterov momentum with SGD")
     beta1: float = option(0.9, "Adam/AdamW first-moment decay")
@@ -85,11 +85,12 @@ class DataConfig:
 class TrainConfig:
     """Everything ``eegemo train`` needs besides the data folder and the run folder."""
 
-    model: str = option("topo_resnet", "registered model name (see `eegemo models`)")
+    model: str = option("topo_cnn", "registered model name (see `eegemo models`)")
     model_kwargs: dict[str, Any] = option(
-        {}, "architecture options passed to the model builder (width, dropout, ...)"
+        {"width": 8, "dropout": 0.5},
+        "architecture options passed to the model builder (width, dropout, ...)",
     )
-    epochs: int = option(30, "number of training epochs")
+    epochs: int = option(8, "number of training epochs")
     batch_size: int = option(64, "training batch size (per process under torchrun)")
     eval_batch_size: int = option(256, "batch size for validation and evaluation")
     balance: str = option(
