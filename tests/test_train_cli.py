@@ -193,3 +193,13 @@ def test_a_killed_run_resumes_and_finishes_with_the_same_number_of_epochs(folder
     assert [r["epoch"] for r in records] == list(range(1, epochs + 1))
     assert json.loads((run / "report" / "metrics.json").read_text())["epochs_run"] == epochs
     assert not list(run.rglob(".*.tmp-*"))
+
+
+def test_topomap_recipe_restates_the_built_in_defaults():
+    from pathlib import Path
+
+    from eegemo.config import load_config
+    from eegemo.train.settings import TrainConfig
+
+    recipe = Path(__file__).resolve().parents[1] / "pipelines" / "train-topomap.toml"
+    assert load_config(TrainConfig, recipe) == TrainConfig()
