@@ -145,6 +145,8 @@ def test_evaluation_sets_follow_the_model_classes(fer_pair):
     np.testing.assert_array_equal(test_csv.targets.numpy(), splits["PrivateTest"][1])
     assert len(load_fer_eval(csv_path, "val")) == len(splits["PublicTest"][1])
     assert _as_sorted(load_fer_eval(root, "test")) == _as_sorted(test_csv)
+    assert _as_sorted(load_fer_eval(root, "PrivateTest")) == _as_sorted(test_csv)
+    assert _as_sorted(load_fer_eval(root)) == _as_sorted(test_csv)  # default: test/
     assert _as_sorted(load_fer_eval(root / "val")) == _as_sorted(read_fer_csv(csv_path, "val"))
     reordered = list(reversed(FER_CLASSES))
     ds = load_fer_eval(csv_path, "PrivateTest", classes=reordered)

@@ -543,6 +543,8 @@ def load_fer_eval(
             f"{path}: not found (expected a FER2013 CSV or a folder of class folders)"
         )
     split_dirs = [s for s in CSV_USAGES if (path / s).is_dir()]
+    folder_of_usage = {usage: name for name, usage in CSV_USAGES.items()}
+    split = folder_of_usage.get(split, split) if split is not None else None
     if split_dirs and split is None:
         split = "test" if "test" in split_dirs else None
         if split is None:
