@@ -24,8 +24,10 @@ Run (after ``eegemo preprocess ../shared/data/eegmat OUT --config pipelines/eegm
     python benchmarks/eegmat_accuracy.py OUT [--folds 6] [--config FILE] [--set key=value]
         [--models topo_resnet,topo_cnn] [--normalizations subject,global]
 
-Each network fold trains for the configured epochs: on two shared CPU cores expect a
-few minutes per fold and model.
+The figures in the report came from (about 20 minutes on two busy CPU cores)::
+
+    python benchmarks/eegmat_accuracy.py OUT --models topo_cnn,topo_resnet \
+        --normalizations subject,global --set threads=1
 """
 
 from __future__ import annotations

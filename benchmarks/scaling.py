@@ -18,20 +18,28 @@ otherwise always run to its limit, which real data do not).
    compared byte for byte with the ``--jobs 1`` run.
 2. **Recordings.** ``--jobs 1`` on 1, 4 and N recordings: a least-squares line gives
    the fixed start-up cost and the cost per recording.
-3. **Duration** (rest recordings cropped to 30 ... 180 s), 4. **channels** (19, and
+3. **ICA**, the costly step, from the provenance of the ``--jobs 1`` batch: its
+   seconds and number of components per recording, for the long (rest) and short
+   (task) recordings. Its time depends on how many iterations FastICA needs, which
+   varies from recording to recording far more than with length.
+4. **Duration** (rest recordings cropped to 30 ... 180 s), 5. **channels** (19, and
    32 and 64 by spherical-spline interpolation onto the BioSemi 10-10 layouts, plus
-   2 µV of independent sensor noise on every channel so that the data have full rank
-   as real recordings do) and 5. **epochs** (the full rest recordings with 0, 1 and
-   1.5 s overlap between 2-s epochs): seconds per pipeline step from each recording's
-   provenance record, median over the rest recordings of 3 subjects per point (ICA's
-   iteration count, and so its time, varies from recording to recording). Each of
-   these batches first processes a 30-s warm-up recording that is left out, so the
-   one-off costs of a new process (imports, caches) are not charged to the first
-   measured recording; the duration sweep reports that one-off cost.
+   2 µV of independent sensor noise on every channel so that the data have full
+   rank) and 6. **epochs** (the full rest recordings with 0, 1 and 1.5 s overlap
+   between 2-s epochs), with the pipeline *without* its ICA stage so that the
+   smooth costs are not buried in ICA's scatter: seconds per step from each
+   recording's provenance, median over the rest recordings of 3 subjects per point.
+   Each of these batches first processes a 30-s warm-up recording that is left out,
+   so the one-off costs of a new process (imports, caches) are not charged to the
+   first measured recording; the duration sweep reports that one-off cost.
 
-The machine may be shared: the load average before and after each command is part of
-the output, and ``load_average_start``/``_end`` frame the whole run. Prints one JSON
-object.
+Every command's CPU seconds (its own and its workers') are measured beside its wall
+time: ``cores_used`` = CPU / wall is the share of the machine the run received. The
+machine may be shared, and with the kernel's autogroup scheduling (reported as
+``sched_autogroup``) each login session gets a fair share of the CPU however many
+processes it starts, so extra workers cannot buy more than that share. The load
+average before and after each command is part of the output, and
+``load_average_start``/``_end`` frame the whole run. Prints one JSON object.
 
 Usage::
 
@@ -49,6 +57,7 @@ import filecmp
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -97,8 +106,12 @@ class Source:
             self.files = sorted(eegmat.glob("Subject*_[12].edf"))
         else:
             self.name = f"simulated recordings (eegemo.eeg.simulate, {sfreq:g} Hz)"
-            self.config_args = ["--config", str(ROOT / "pipelines" / "default.toml"),
-                                "--set", "stages.ica.max_iter=200"]
+            self.config_args = [
+                "--config",
+                str(ROOT / "pipelines" / "default.toml"),
+                "--set",
+                "stages.ica.max_iter=200",
+            ]
             self.files = []
 
     def write_batch(self, folder: Path, n: int) -> None:
@@ -176,20 +189,46 @@ def with_channels(raw, n_channels: int, noise_uv: float = 2.0, seed: int = 0):
     return raw
 
 
+def children_cpu_s() -> float:
+    """User + system CPU seconds of this process's finished (and reaped) descendants."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_cli(source: Source, raw_dir: Path, out_dir: Path, *extra: str) -> dict:
-    """Run ``eegemo preprocess`` in a new process; return its wall time and the load."""
-    cmd = [sys.executable, "-m", "eegemo", "preprocess", str(raw_dir), str(out_dir),
-           *source.config_args, "--subject-pattern", SUBJECT_PATTERN,
-           "--label-pattern", LABEL_PATTERN, "--no-progress", *extra]
+    """Run ``eegemo preprocess`` in a new process; return wall time, CPU time and load.
+
+    ``cpu_s`` counts the command and the worker processes it started and reaped;
+    ``cores_used`` is ``cpu_s / wall_s``, the share of the machine the run received.
+    """
+    cmd = [
+        sys.executable,
+        "-m",
+        "eegemo",
+        "preprocess",
+        str(raw_dir),
+        str(out_dir),
+        *source.config_args,
+        "--subject-pattern",
+        SUBJECT_PATTERN,
+        "--label-pattern",
+        LABEL_PATTERN,
+        "--no-progress",
+        *extra,
+    ]
     before = load_average()
+    cpu = children_cpu_s()
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - start
+    cpu = children_cpu_s() - cpu
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr[-2000:]}")
     return {
         "command": "eegemo preprocess RAW OUT " + " ".join(extra),
         "wall_s": round(wall, 2),
+        "cpu_s": round(cpu, 2),
+        "cores_used": round(cpu / wall, 2),
         "load_before": before,
         "load_after": load_average(),
     }
@@ -222,6 +261,44 @@ def step_times(prov: dict) -> dict:
     }
 
 
+def steps_by_label(records: dict[str, dict]) -> dict:
+    """Median seconds per step, and ICA components, of a batch's recordings by label."""
+    groups: dict[str, list[dict]] = {}
+    for prov in records.values():
+        groups.setdefault(str(prov["recording"]["label"]), []).append(prov)
+    out = {}
+    for label, provs in sorted(groups.items()):
+        rows = [step_times(p) for p in provs]
+        out[label] = {
+            "recordings": len(rows),
+            "median_epochs": float(np.median([r["n_epochs"] for r in rows])),
+            "median_total_s": round(float(np.median([r["total_s"] for r in rows])), 2),
+            "median_steps_s": {
+                k: round(float(np.median([r["steps_s"][k] for r in rows])), 3)
+                for k in rows[0]["steps_s"]
+            },
+            "ica_s": sorted(r["steps_s"].get("ica", 0.0) for r in rows),
+            "ica_components": sorted(r["ica_components"] for r in rows),
+        }
+    return out
+
+
+def without_ica(source: Source) -> list[str]:
+    """``--set`` arguments that keep the source pipeline's stages except ICA."""
+    import tomllib
+
+    with open(source.config_args[1], "rb") as fh:
+        stages = tomllib.load(fh).get("stages") or [
+            {"name": n} for n in ("bandpass", "notch", "resample", "rereference")
+        ]
+    tables = [
+        "{" + ", ".join(f"{k} = {json.dumps(v)}" for k, v in table.items()) + "}"
+        for table in stages
+        if table["name"] != "ica"
+    ]
+    return ["--set", "stages=[" + ", ".join(tables) + "]"]
+
+
 def measure_workers(source: Source, root: Path, n: int, workers: int, repeat: int) -> dict:
     """The same batch with 1 and ``workers`` local processes and on two Dask clusters.
 
@@ -246,11 +323,17 @@ def measure_workers(source: Source, root: Path, n: int, workers: int, repeat: in
             if name != "dask_scheduler":
                 runs[name].append(run_cli(source, raw_dir, out, *extra))
                 continue
+            cpu = children_cpu_s()
             start = time.perf_counter()
-            with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                              dashboard_address=None) as cluster:
+            with LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+            ) as cluster:
                 startup = time.perf_counter() - start
                 run = run_cli(source, raw_dir, out, *extra, cluster.scheduler_address)
+            # The cluster's workers are reaped when it closes: count their CPU (their
+            # start-up included) with the command's.
+            run["cpu_s"] = round(children_cpu_s() - cpu, 2)
+            run["cores_used"] = round(run["cpu_s"] / run["wall_s"], 2)
             run["command"] = run["command"].replace(cluster.scheduler_address, "ADDRESS")
             run["cluster_start_s"] = round(startup, 2)
             runs[name].append(run)
@@ -263,48 +346,63 @@ def measure_workers(source: Source, root: Path, n: int, workers: int, repeat: in
             "best_wall_s": best[name],
             "recordings_per_min": round(60.0 * n / best[name], 2),
             "speedup_vs_jobs1": round(best["jobs1"] / best[name], 3),
+            "cpu_s": [r["cpu_s"] for r in rows],
+            "cores_used": [r["cores_used"] for r in rows],
         }
         for name, rows in runs.items()
     }
-    in_worker = [step_times(p)["total_s"] for p in provenance(root / "out-jobs1-0").values()]
+    records = provenance(root / "out-jobs1-0")
+    in_worker = [step_times(p)["total_s"] for p in records.values()]
     return {
         "recordings": n,
         "workers": workers,
         "repeat": repeat,
         "summary": summary,
         "runs": runs,
-        "jobs1_in_worker_s": {"sum": round(sum(in_worker), 2),
-                              "mean": round(float(np.mean(in_worker)), 2)},
+        "jobs1_in_worker_s": {
+            "sum": round(sum(in_worker), 2),
+            "mean": round(float(np.mean(in_worker)), 2),
+        },
+        "steps_by_label": steps_by_label(records),
         "outputs_identical_to_jobs1": {
-            name: all(same_outputs(root / "out-jobs1-0", root / f"out-{name}-{rnd}")
-                      for rnd in range(repeat))
-            for name in setups if name != "jobs1"
+            name: all(
+                same_outputs(root / "out-jobs1-0", root / f"out-{name}-{rnd}")
+                for rnd in range(repeat)
+            )
+            for name in setups
+            if name != "jobs1"
         },
     }
 
 
-def measure_recordings(source: Source, root: Path, counts: list[int],
-                       known: tuple[int, float]) -> dict:
+def measure_recordings(
+    source: Source, root: Path, counts: list[int], known: tuple[int, float]
+) -> dict:
     """Wall time of ``--jobs 1`` against the number of recordings; least-squares line."""
     rows = []
     for n in counts:
         source.write_batch(root / f"count-{n}", n)
-        rows.append({"recordings": n,
-                     **run_cli(source, root / f"count-{n}", root / f"count-{n}-out",
-                               "--jobs", "1")})
+        rows.append(
+            {
+                "recordings": n,
+                **run_cli(source, root / f"count-{n}", root / f"count-{n}-out", "--jobs", "1"),
+            }
+        )
     rows.append({"recordings": known[0], "wall_s": known[1], "from": "workers: jobs1, best"})
-    slope, intercept = np.polyfit([r["recordings"] for r in rows],
-                                  [r["wall_s"] for r in rows], 1)
-    return {"rows": rows, "fit": {"startup_s": round(float(intercept), 2),
-                                  "per_recording_s": round(float(slope), 2)}}
+    slope, intercept = np.polyfit([r["recordings"] for r in rows], [r["wall_s"] for r in rows], 1)
+    return {
+        "rows": rows,
+        "fit": {"startup_s": round(float(intercept), 2), "per_recording_s": round(float(slope), 2)},
+    }
 
 
-def measure_sweep(source: Source, root: Path, name: str, points: dict[str, list],
-                  warmup, *extra: str) -> dict:
+def measure_sweep(
+    source: Source, root: Path, name: str, points: dict[str, list], warmup, *extra: str
+) -> dict:
     """One ``--jobs 1`` batch: a warm-up recording, then several recordings per point.
 
     Returns the command's wall time and, per point, the median over its recordings
-    of the total, of ICA and of everything else, plus each recording's step times.
+    of the total and of each step, and each recording's total.
     """
     raw_dir = root / name
     raw_dir.mkdir()
@@ -320,13 +418,12 @@ def measure_sweep(source: Source, root: Path, name: str, points: dict[str, list]
     for point, names in stems.items():
         rows = [step_times(records[stem]) for stem in names]
         totals = [r["total_s"] for r in rows]
-        ica = [r["steps_s"].get("ica", 0.0) for r in rows]
-        steps = {k: round(float(np.median([r["steps_s"][k] for r in rows])), 3)
-                 for k in rows[0]["steps_s"]}
+        steps = {
+            k: round(float(np.median([r["steps_s"][k] for r in rows])), 3)
+            for k in rows[0]["steps_s"]
+        }
         result["points"][point] = {
-            "median_total_s": round(float(np.median(totals)), 2),
-            "median_ica_s": round(float(np.median(ica)), 2),
-            "median_other_steps_s": round(float(np.median(np.subtract(totals, ica))), 2),
+            "median_total_s": round(float(np.median(totals)), 3),
             "median_steps_s": steps,
             "n_channels": rows[0]["n_channels"],
             "n_epochs": [r["n_epochs"] for r in rows],
@@ -339,21 +436,44 @@ def measure_sweep(source: Source, root: Path, name: str, points: dict[str, list]
 def main(argv: list[str] | None = None) -> int:
     """Run every measurement and print one JSON object."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--recordings", type=int, default=16,
-                        help="recordings in the worker comparison (default: 16)")
-    parser.add_argument("--workers", type=int, default=2,
-                        help="local processes / Dask workers compared with one (default: 2)")
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="rounds of the worker comparison; the best of each is compared "
-                        "(default: 1)")
-    parser.add_argument("--eegmat", type=Path, default=default_eegmat(), metavar="DIR",
-                        help="eegmat folder (default: $EEGEMO_SHARED_DATA/eegmat)")
-    parser.add_argument("--simulated", action="store_true",
-                        help="simulate recordings even when the eegmat folder exists")
-    parser.add_argument("--quick", action="store_true",
-                        help="6 recordings, 2 recordings per sweep point, shorter sweeps")
-    parser.add_argument("--keep", metavar="DIR", type=Path,
-                        help="work in DIR (must not exist) and keep it")
+    parser.add_argument(
+        "--recordings",
+        type=int,
+        default=16,
+        help="recordings in the worker comparison (default: 16)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="local processes / Dask workers compared with one (default: 2)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds of the worker comparison; the best of each is compared (default: 1)",
+    )
+    parser.add_argument(
+        "--eegmat",
+        type=Path,
+        default=default_eegmat(),
+        metavar="DIR",
+        help="eegmat folder (default: $EEGEMO_SHARED_DATA/eegmat)",
+    )
+    parser.add_argument(
+        "--simulated",
+        action="store_true",
+        help="simulate recordings even when the eegmat folder exists",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="6 recordings, 2 recordings per sweep point, shorter sweeps",
+    )
+    parser.add_argument(
+        "--keep", metavar="DIR", type=Path, help="work in DIR (must not exist) and keep it"
+    )
     args = parser.parse_args(argv)
     if args.recordings < 2 or args.workers < 2 or args.repeat < 1:
         parser.error("--recordings and --workers must be at least 2, --repeat at least 1")
@@ -385,6 +505,9 @@ def main(argv: list[str] | None = None) -> int:
             "mne": mne.__version__,
         },
         "load_average_start": load_average(),
+        "sched_autogroup": Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip()
+        if Path("/proc/sys/kernel/sched_autogroup_enabled").is_file()
+        else None,
         "note": "shared machine: wall times include contention from other processes; "
         "see load_before/load_after of each command",
     }
@@ -394,29 +517,46 @@ def main(argv: list[str] | None = None) -> int:
         workers = measure_workers(source, root, args.recordings, args.workers, args.repeat)
         result["workers"] = workers
         result["recordings"] = measure_recordings(
-            source, root, counts,
+            source,
+            root,
+            counts,
             (args.recordings, workers["summary"]["jobs1"]["best_wall_s"]),
         )
         longs = [source.long_recording(k) for k in range(per_point)]
         warmup = crop(longs[0], 30.0)
+        no_ica = without_ica(source)
+        result["sweeps_pipeline"] = "as above without the ica stage: " + " ".join(no_ica)
         result["duration"] = measure_sweep(
-            source, root, "duration",
-            {f"dur{d:03d}": [crop(raw, d) for raw in longs] for d in durations}, warmup,
+            source,
+            root,
+            "duration",
+            {f"dur{d:03d}": [crop(raw, d) for raw in longs] for d in durations},
+            warmup,
+            *no_ica,
         )
         result["duration"]["one_off_cost_s"] = round(
             result["duration"]["warmup_total_s"]
-            - result["duration"]["points"]["dur030"]["totals_s"][0], 2,
+            - result["duration"]["points"]["dur030"]["totals_s"][0],
+            2,
         )
         result["channels"] = measure_sweep(
-            source, root, "channels",
-            {f"ch{n:03d}": [with_channels(crop(raw, 60.0), n) for raw in longs]
-             for n in channels},
+            source,
+            root,
+            "channels",
+            {f"ch{n:03d}": [with_channels(crop(raw, 60.0), n) for raw in longs] for n in channels},
             with_channels(warmup, 19),
+            *no_ica,
         )
         result["epochs"] = {
             f"overlap_{overlap:g}s": measure_sweep(
-                source, root, f"epochs-{overlap:g}", {"full": longs}, warmup,
-                "--set", f"epochs.overlap_s={overlap}",
+                source,
+                root,
+                f"epochs-{overlap:g}",
+                {"full": longs},
+                warmup,
+                *no_ica,
+                "--set",
+                f"epochs.overlap_s={overlap}",
             )
             for overlap in overlaps
         }

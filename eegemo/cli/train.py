@@ -14,7 +14,7 @@ DATA is a preprocessed EEG folder (with manifest.csv: whole subjects are held ou
 for validation, data.val_fraction), a FER2013 folder with train/ and val/, or a
 FER2013 .csv. Without --config the defaults suit topomaps (the same values as
 pipelines/train-topomap.toml); change any key with --set, e.g.
---set epochs=50 --set optimizer.lr=3e-4 --set model=topo_cnn.
+--set epochs=20 --set optimizer.lr=3e-4 --set model=topo_resnet.
 
 --cv loso or --cv K runs cross-validation by subject (EEG): each fold's model is
 scored on subjects it never saw, and RUN/cv.json and RUN/cv.md hold every fold
