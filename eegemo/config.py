@@ -214,12 +214,16 @@ def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
         raise ConfigError(f"{where or 'config'}: {exc}") from None
 
 
-def _merge(base: dict, update: Mapping[str, Any]) -> dict:
-    """Tables merge key by key; any other value (lists included) replaces the default."""
+def _merge(cls: type, base: dict, update: Mapping[str, Any]) -> dict:
+    """Overlay ``update`` on ``base``: sub-sections of the schema ``cls`` merge key by key;
+    any other value (lists and free-form tables such as ``model_kwargs``) replaces the
+    default whole."""
+    hints = typing.get_type_hints(cls)
     out = dict(base)
     for key, value in update.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+        tp = hints.get(key)
+        if dataclasses.is_dataclass(tp) and isinstance(value, Mapping):
+            out[key] = _merge(tp, out.get(key, {}), value)
         else:
             out[key] = value
     return out
@@ -249,7 +253,7 @@ def load_config(
     config : cls
         The validated configuration.
     """
-    data = _merge(to_dict(cls()), read_toml(path) if path is not None else {})
+    data = _merge(cls, to_dict(cls()), read_toml(path) if path is not None else {})
     data = apply_overrides(data, overrides)
     try:
         return from_dict(cls, data)

@@ -95,3 +95,8 @@ def test_dumps_toml_round_trips():
 def test_iter_fields_lists_every_leaf_key():
     keys = [k for k, *_ in iter_fields(Schema)]
     assert keys == ["epochs", "optim.name", "optim.lr", "bands", "stages", "note"]
+
+
+def test_free_form_tables_in_a_file_replace_the_default_instead_of_merging(tmp_path):
+    path = write(tmp_path, "[bands]\nbeta = [13.0, 30.0]\n")
+    assert load_config(Schema, path).bands == {"beta": [13.0, 30.0]}

@@ -28,7 +28,7 @@ def test_recipe_is_valid_and_selects_on_validation_accuracy(path):
     assert config.early_stopping.monitor == "accuracy" and config.face.val_split == "val"
     with torch.device("meta"):  # checks the architecture options without the cost of weights
         create_model(config.model, 7, 1, config.face.img_size, **config.model_kwargs)
-    x, targets = build_batch_augment(config.augment, 7)(torch.rand(4, 1, 48, 48),
+    _, targets = build_batch_augment(config.augment, 7)(torch.rand(4, 1, 48, 48),
                                                         torch.tensor([0, 1, 2, 3]))
     assert targets.shape == (4, 7)
 
