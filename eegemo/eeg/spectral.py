@@ -13,6 +13,8 @@ import numpy as np
 
 from ..errors import RecordingError
 
+_WELCH_CHUNK_BYTES = 8 * 1024 * 1024
+
 #: The classic EEG bands in Hz.
 DEFAULT_BANDS: dict[str, list[float]] = {
     "delta": [1.0, 4.0],
@@ -66,18 +68,25 @@ def power_spectrum(
     from mne.time_frequency import psd_array_welch
 
     n_per_seg = min(n_times, max(1, round(segment_s * sfreq)))
-    psd, freqs = psd_array_welch(
-        data,
-        sfreq,
-        fmin=0.0,
-        fmax=sfreq / 2.0,
-        n_fft=n_per_seg,
-        n_per_seg=n_per_seg,
-        n_overlap=n_per_seg // 2,
-        window="hann",
-        verbose="error",
-    )
-    return psd, freqs
+    # psd_array_welch switches to a much slower per-row loop once its input exceeds
+    # 10 MB, so long recordings are passed in chunks of epochs below that size.
+    per_epoch = max(1, data[:1].nbytes)
+    chunk = max(1, _WELCH_CHUNK_BYTES // per_epoch)
+    parts = []
+    for start in range(0, max(len(data), 1), chunk):
+        psd, freqs = psd_array_welch(
+            data[start : start + chunk],
+            sfreq,
+            fmin=0.0,
+            fmax=sfreq / 2.0,
+            n_fft=n_per_seg,
+            n_per_seg=n_per_seg,
+            n_overlap=n_per_seg // 2,
+            window="hann",
+            verbose="error",
+        )
+        parts.append(psd)
+    return np.concatenate(parts), freqs
 
 
 def band_power(

@@ -78,7 +78,7 @@ class FerVGG(nn.Module):
         Channels of the first stage (doubled at each stage).
     fc_dim : int
         Units of the two hidden fully connected layers (4096 in the paper).
-    drop : float
+    dropout : float
         Dropout after each hidden fully connected layer.
     """
 
@@ -89,7 +89,7 @@ class FerVGG(nn.Module):
         img_size: int = 48,
         width: int = 64,
         fc_dim: int = 4096,
-        drop: float = 0.2,
+        dropout: float = 0.2,
     ) -> None:
         super().__init__()
         _check_input(in_chans, img_size, 16)
@@ -106,10 +106,10 @@ class FerVGG(nn.Module):
         self.classifier = nn.Sequential(
             nn.Flatten(),
             nn.Linear(chans[-1] * side * side, fc_dim),
-            nn.Dropout(drop),
+            nn.Dropout(dropout),
             nn.ReLU(inplace=True),
             nn.Linear(fc_dim, fc_dim),
-            nn.Dropout(drop),
+            nn.Dropout(dropout),
             nn.ReLU(inplace=True),
             nn.Linear(fc_dim, num_classes),
         )
@@ -138,7 +138,7 @@ class FaceResNet(nn.Module):
         Channels of the first stage (64 in the original; doubled at each stage).
     stem_stride : int
         Stride of the stem convolution (1 keeps 48x48 in the first stage).
-    drop : float
+    dropout : float
         Dropout before the classifier.
     """
 
@@ -150,7 +150,7 @@ class FaceResNet(nn.Module):
         img_size: int = 48,
         width: int = 64,
         stem_stride: int = 1,
-        drop: float = 0.0,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         _check_input(in_chans, img_size, 8 * stem_stride)
@@ -176,7 +176,7 @@ class FaceResNet(nn.Module):
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.ModuleList(stages)
         self.head = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(drop), nn.Linear(cin, num_classes)
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(cin, num_classes)
         )
         init_truncated_normal(self)
         for m in self.modules():  # each residual branch starts as the identity
@@ -272,7 +272,7 @@ class ResMaskNet(FaceResNet):
         Channels of the first ResNet stage.
     stem_stride : int
         Stride of the stem convolution.
-    drop : float
+    dropout : float
         Dropout before the classifier.
     """
 
@@ -283,9 +283,9 @@ class ResMaskNet(FaceResNet):
         img_size: int = 48,
         width: int = 32,
         stem_stride: int = 1,
-        drop: float = 0.0,
+        dropout: float = 0.0,
     ) -> None:
-        super().__init__((3, 4, 6, 3), num_classes, in_chans, img_size, width, stem_stride, drop)
+        super().__init__((3, 4, 6, 3), num_classes, in_chans, img_size, width, stem_stride, dropout)
         self.masks = nn.ModuleList(MaskingBlock(width * 2**i, depth=4 - i) for i in range(4))
         init_truncated_normal(self.masks)
 
@@ -386,7 +386,7 @@ class ResidualAttentionNet(nn.Module):
         Output classes, input channels, input height and width.
     width : int
         Stem channels; the stages have 4, 8, 16 and 32 times as many.
-    drop : float
+    dropout : float
         Dropout before the classifier.
     """
 
@@ -396,7 +396,7 @@ class ResidualAttentionNet(nn.Module):
         in_chans: int = 1,
         img_size: int = 48,
         width: int = 16,
-        drop: float = 0.0,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         _check_input(in_chans, img_size, 16)
@@ -423,7 +423,7 @@ class ResidualAttentionNet(nn.Module):
             nn.ReLU(inplace=True),
             nn.AdaptiveAvgPool2d(1),
             nn.Flatten(),
-            nn.Dropout(drop),
+            nn.Dropout(dropout),
             nn.Linear(c[3], num_classes),
         )
         init_truncated_normal(self)
@@ -452,7 +452,7 @@ def _channels_last(model: nn.Module) -> nn.Module:
     img_size=48,
 )
 def vgg(num_classes: int = 7, in_chans: int = 1, img_size: int = 48, **kwargs) -> FerVGG:
-    """The FER VGG variant (``width``, ``fc_dim``, ``drop`` adjustable)."""
+    """The FER VGG variant (``width``, ``fc_dim``, ``dropout`` adjustable)."""
     return _channels_last(FerVGG(num_classes, in_chans, img_size, **kwargs))
 
 
@@ -464,7 +464,7 @@ def vgg(num_classes: int = 7, in_chans: int = 1, img_size: int = 48, **kwargs) -
     img_size=48,
 )
 def resnet18(num_classes: int = 7, in_chans: int = 1, img_size: int = 48, **kwargs) -> FaceResNet:
-    """ResNet-18 (``width``, ``stem_stride``, ``drop`` adjustable)."""
+    """ResNet-18 (``width``, ``stem_stride``, ``dropout`` adjustable)."""
     return _channels_last(FaceResNet((2, 2, 2, 2), num_classes, in_chans, img_size, **kwargs))
 
 
@@ -476,7 +476,7 @@ def resnet18(num_classes: int = 7, in_chans: int = 1, img_size: int = 48, **kwar
     img_size=48,
 )
 def resnet34(num_classes: int = 7, in_chans: int = 1, img_size: int = 48, **kwargs) -> FaceResNet:
-    """ResNet-34 (``width``, ``stem_stride``, ``drop`` adjustable)."""
+    """ResNet-34 (``width``, ``stem_stride``, ``dropout`` adjustable)."""
     return _channels_last(FaceResNet((3, 4, 6, 3), num_classes, in_chans, img_size, **kwargs))
 
 
@@ -488,7 +488,7 @@ def resnet34(num_classes: int = 7, in_chans: int = 1, img_size: int = 48, **kwar
     img_size=48,
 )
 def resmasknet(num_classes: int = 7, in_chans: int = 1, img_size: int = 48, **kwargs) -> ResMaskNet:
-    """Residual Masking Network (``width``, ``stem_stride``, ``drop`` adjustable)."""
+    """Residual Masking Network (``width``, ``stem_stride``, ``dropout`` adjustable)."""
     return _channels_last(ResMaskNet(num_classes, in_chans, img_size, **kwargs))
 
 
@@ -502,5 +502,5 @@ def resmasknet(num_classes: int = 7, in_chans: int = 1, img_size: int = 48, **kw
 def residual_attention(
     num_classes: int = 7, in_chans: int = 1, img_size: int = 48, **kwargs
 ) -> ResidualAttentionNet:
-    """Residual Attention Network (``width``, ``drop`` adjustable)."""
+    """Residual Attention Network (``width``, ``dropout`` adjustable)."""
     return _channels_last(ResidualAttentionNet(num_classes, in_chans, img_size, **kwargs))

@@ -47,7 +47,7 @@ def vit(
     depth: int = 12,
     num_heads: int = 3,
     drop_path_rate: float = 0.1,
-    drop_rate: float = 0.0,
+    dropout: float = 0.0,
 ) -> nn.Module:
     """Vision Transformer (timm ``VisionTransformer``) for small grayscale faces.
 
@@ -61,7 +61,7 @@ def vit(
         Width, number of blocks, attention heads (ViT-Tiny by default).
     drop_path_rate : float
         Stochastic depth rate of the last block (linearly increasing).
-    drop_rate : float
+    dropout : float
         Dropout before the classifier.
 
     Returns
@@ -80,7 +80,7 @@ def vit(
         depth=depth,
         num_heads=num_heads,
         drop_path_rate=drop_path_rate,
-        drop_rate=drop_rate,
+        drop_rate=dropout,
     )
 
 
@@ -100,7 +100,7 @@ def deit(
     depth: int = 12,
     num_heads: int = 3,
     drop_path_rate: float = 0.1,
-    drop_rate: float = 0.0,
+    dropout: float = 0.0,
     distilled_training: bool = True,
 ) -> nn.Module:
     """DeiT (timm ``VisionTransformerDistilled``): a class token and a distillation token.
@@ -120,7 +120,7 @@ def deit(
         Width, number of blocks, attention heads (DeiT-Tiny by default).
     drop_path_rate : float
         Stochastic depth rate of the last block.
-    drop_rate : float
+    dropout : float
         Dropout before the classifiers.
     distilled_training : bool
         Return both heads in training mode.
@@ -141,7 +141,7 @@ def deit(
         depth=depth,
         num_heads=num_heads,
         drop_path_rate=drop_path_rate,
-        drop_rate=drop_rate,
+        drop_rate=dropout,
     )
     model.set_distilled_training(distilled_training)
     return model
@@ -161,7 +161,7 @@ def convnext(
     variant: str = "tiny",
     patch_size: int = 2,
     drop_path_rate: float = 0.1,
-    drop_rate: float = 0.0,
+    dropout: float = 0.0,
 ) -> nn.Module:
     """ConvNeXt (timm ``ConvNeXt``) with a stem suited to small faces.
 
@@ -177,7 +177,7 @@ def convnext(
         (2: stages at 24, 12, 6 and 3 pixels for a 48x48 face).
     drop_path_rate : float
         Stochastic depth rate of the last block.
-    drop_rate : float
+    dropout : float
         Dropout before the classifier.
 
     Returns
@@ -202,7 +202,7 @@ def convnext(
         dims=dims,
         patch_size=patch_size,
         drop_path_rate=drop_path_rate,
-        drop_rate=drop_rate,
+        drop_rate=dropout,
     )
     # timm always reaches stride 4 before the first stage: with a 2x2 stem it adds a
     # downsampling layer to stage 0, which would leave 1x1 maps in the last stage.
