@@ -92,6 +92,17 @@ def test_geometry_is_drawn_per_image():
     assert len(distinct) == 8
 
 
+def test_crop_size_takes_windows_at_the_images_own_scale():
+    ramp = torch.arange(48.0).expand(16, 1, 48, 48).contiguous()  # value = column index
+    out, _ = BatchAugment(AugmentConfig(crop_size=40), 7)(ramp, torch.zeros(16, dtype=torch.long))
+    assert out.shape == (16, 1, 40, 40)
+    torch.testing.assert_close(out.diff(dim=-1), torch.ones(16, 1, 40, 39), atol=1e-4, rtol=0)
+    left = out[:, 0, 0, 0]
+    assert left.min() >= 0 and left.max() <= 8 and left.unique().numel() > 1  # where varies
+    with pytest.raises(ConfigError, match="crop_size is 64"):
+        BatchAugment(AugmentConfig(crop_size=64), 7)(ramp, torch.zeros(16, dtype=torch.long))
+
+
 def test_fast_affine_grid_matches_torch():
     theta = torch.randn(5, 2, 3)
     expected = F.affine_grid(theta, [5, 1, 20, 30], align_corners=False)

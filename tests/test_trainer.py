@@ -120,6 +120,54 @@ def test_resume_of_a_finished_run_trains_no_further(tmp_path):
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 2
 
 
+def fake_clock(epoch_seconds: float):
+    """A clock under which every epoch of a fit takes ``epoch_seconds``."""
+    ticks = iter(range(10**6))
+    return lambda: next(ticks) * epoch_seconds
+
+
+def test_time_limit_shortens_the_run_and_still_anneals_the_schedule(tmp_path):
+    config = tiny_config(epochs=10, time_limit_min=0.5, schedule={"name": "onecycle"})
+    trainer = Trainer(config, Blobs(64, 0), Blobs(32, 1), ["a", "b"], tmp_path / "full",
+                      progress=False)
+    trainer.clock = fake_clock(10.0)  # 10 s per epoch: 3 epochs fit in 30 s
+    result = trainer.fit()
+    assert result.epochs_run == 3
+    assert [r["epoch"] for r in result.history] == [1, 2, 3]
+    three = Trainer(tiny_config(epochs=3, schedule={"name": "onecycle"}), Blobs(64, 0),
+                    Blobs(32, 1), ["a", "b"], progress=False).fit()
+    # annealed like a 3-epoch schedule, not cut off at a high learning rate
+    assert result.history[-1]["lr"] == pytest.approx(three.history[-1]["lr"])
+    assert result.history[-1]["lr"] < 0.05 * config.optimizer.lr
+
+    def crash_after_two(trainer, record):
+        if record["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    interrupted = Trainer(config, Blobs(64, 0), Blobs(32, 1), ["a", "b"], tmp_path / "cut",
+                          callbacks=[crash_after_two], progress=False)
+    interrupted.clock = fake_clock(10.0)
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.fit()
+    resumed = Trainer(config, Blobs(64, 0), Blobs(32, 1), ["a", "b"], tmp_path / "cut",
+                      progress=False)
+    resumed.clock = fake_clock(10.0)
+    assert resumed.fit(resume=True).epochs_run == 3
+    for key, value in trainer.model.state_dict().items():
+        torch.testing.assert_close(resumed.model.state_dict()[key], value)
+
+
+def test_time_limit_that_is_never_reached_changes_nothing(tmp_path):
+    plain = Trainer(tiny_config(), Blobs(48, 0), Blobs(24, 1), ["a", "b"], progress=False)
+    assert plain.fit().epochs_run == 3
+    limited = Trainer(tiny_config(time_limit_min=60.0), Blobs(48, 0), Blobs(24, 1), ["a", "b"],
+                      progress=False)
+    limited.clock = fake_clock(1.0)
+    assert limited.fit().epochs_run == 3
+    for key, value in plain.model.state_dict().items():
+        torch.testing.assert_close(limited.model.state_dict()[key], value)
+
+
 class TwoHeads(torch.nn.Module):
     """Like DeiT: a tuple of two logits in training mode, their mean in eval mode."""
 

@@ -91,6 +91,12 @@ class TrainConfig:
         "architecture options passed to the model builder (width, dropout, ...)",
     )
     epochs: int = option(8, "number of training epochs")
+    time_limit_min: float = option(
+        0.0,
+        "wall-clock limit on training in minutes (0 = none): after each epoch the run is "
+        "shortened so that the remaining epochs fit, and a per-step schedule (cosine, "
+        "onecycle) is compressed to still end on time",
+    )
     batch_size: int = option(64, "training batch size (per process under torchrun)")
     eval_batch_size: int = option(256, "batch size for validation and evaluation")
     balance: str = option(
@@ -117,6 +123,8 @@ class TrainConfig:
     face: FaceDataConfig = option(FaceDataConfig(), "face data: image size, splits, cache")
 
     def __post_init__(self) -> None:
+        if self.time_limit_min < 0:
+            raise ValueError(f"time_limit_min must be >= 0, got {self.time_limit_min}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be at least 1, got {self.epochs}")
         if self.batch_size < 1 or self.eval_batch_size < 1:

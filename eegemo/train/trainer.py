@@ -142,8 +142,22 @@ def build_optimizer(config: TrainConfig, params):
     return cls(params, lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
 
 
-def build_scheduler(config: TrainConfig, optimizer, steps_per_epoch: int):
+def build_scheduler(
+    config: TrainConfig, optimizer, steps_per_epoch: int, epochs: int | None = None
+):
     """Build the learning-rate schedule.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The schedule, optimiser and number of epochs.
+    optimizer : torch.optim.Optimizer
+        The optimiser whose learning rate is scheduled.
+    steps_per_epoch : int
+        Batches per epoch.
+    epochs : int, optional
+        Length of the schedule, when it differs from ``config.epochs`` (a run
+        shortened by ``time_limit_min``).
 
     Returns
     -------
@@ -155,7 +169,7 @@ def build_scheduler(config: TrainConfig, optimizer, steps_per_epoch: int):
     import torch
 
     s = config.schedule
-    total = max(1, config.epochs * steps_per_epoch)
+    total = max(1, (epochs or config.epochs) * steps_per_epoch)
     if s.name == "cosine":
         warmup = round(s.warmup_epochs * steps_per_epoch)
 
@@ -440,6 +454,9 @@ class Trainer:
             "cuda", enabled=self.use_amp and self.amp_dtype == torch.float16
         )
         self.epoch = 0
+        self.planned_epochs = config.epochs
+        self.train_seconds = 0.0  # wall time of the finished epochs, for time_limit_min
+        self.clock: Callable[[], float] = time.perf_counter
         self.best_epoch = 0
         self.best_score: float | None = None
         self.bad_epochs = 0
@@ -496,6 +513,8 @@ class Trainer:
             "data": self.data_meta,
             "config": to_dict(self.config),
             "epoch": self.epoch,
+            "planned_epochs": self.planned_epochs,
+            "train_seconds": self.train_seconds,
             "best": {"epoch": self.best_epoch, "score": self.best_score},
             "bad_epochs": self.bad_epochs,
             "model_state": self.model.state_dict(),
@@ -518,6 +537,12 @@ class Trainer:
             )
         self.model.load_state_dict(ckpt["model_state"])
         self.optimizer.load_state_dict(ckpt["optimizer_state"])
+        self.planned_epochs = int(ckpt.get("planned_epochs", self.config.epochs))
+        self.train_seconds = float(ckpt.get("train_seconds", 0.0))
+        if self.planned_epochs != self.config.epochs:
+            self.scheduler, _ = build_scheduler(
+                self.config, self.optimizer, len(self.train_loader), self.planned_epochs
+            )
         if self.scheduler is not None and ckpt["scheduler_state"] is not None:
             self.scheduler.load_state_dict(ckpt["scheduler_state"])
         self.scaler.load_state_dict(ckpt["scaler_state"])
@@ -575,7 +600,7 @@ class Trainer:
 
             bar = tqdm(
                 total=len(self.train_loader),
-                desc=f"epoch {self.epoch}/{self.config.epochs}",
+                desc=f"epoch {self.epoch}/{self.planned_epochs}",
                 unit="batch",
                 leave=False,
                 dynamic_ncols=True,
@@ -704,9 +729,9 @@ class Trainer:
         stopped_early = bool(
             resumed and self.val_set is not None and patience and self.bad_epochs >= patience
         )
-        while self.epoch < self.config.epochs and not stopped_early:
+        while self.epoch < self.planned_epochs and not stopped_early:
             self.epoch += 1
-            start = time.perf_counter()
+            start = self.clock()
             record: dict[str, Any] = {"epoch": self.epoch}
             record.update(self._train_epoch())
             record["lr"] = self.optimizer.param_groups[0]["lr"]
@@ -729,7 +754,10 @@ class Trainer:
             else:
                 self.bad_epochs += 1
             record["best"] = improved
-            record["time_s"] = round(time.perf_counter() - start, 3)
+            elapsed = self.clock() - start
+            record["time_s"] = round(elapsed, 3)
+            self.train_seconds += elapsed
+            self._fit_time_limit(elapsed)
             self.history.append(record)
             if self.writes:
                 self._append_history(record)
@@ -741,7 +769,7 @@ class Trainer:
                 self._best_state = {
                     k: v.detach().clone() for k, v in self.model.state_dict().items()
                 }
-            self._log(_epoch_line(record, self.config.epochs))
+            self._log(_epoch_line(record, self.planned_epochs))
             for callback in self.callbacks:
                 callback(self, record)
             if self.val_set is not None and patience and self.bad_epochs >= patience:
@@ -759,6 +787,38 @@ class Trainer:
             history=self.history,
             report=report,
         )
+
+    def _fit_time_limit(self, last_epoch_seconds: float) -> None:
+        """Shorten the run so that its remaining epochs fit in ``time_limit_min``.
+
+        The epochs still to come are assumed to take as long as the mean or the last
+        of those done so far, whichever is longer. A per-step schedule is rebuilt for
+        the shorter length and fast-forwarded to the current step, so that the
+        learning rate still anneals before the end.
+        """
+        import warnings
+
+        limit = self.config.time_limit_min * 60.0
+        if limit <= 0 or self.epoch >= self.planned_epochs:
+            return
+        per_epoch = max(self.train_seconds / self.epoch, last_epoch_seconds)
+        fits = self.epoch + int(max(0.0, limit - self.train_seconds) // per_epoch)
+        if fits >= self.planned_epochs:
+            return
+        self._log(
+            f"time limit {self.config.time_limit_min:g} min: {fits} of "
+            f"{self.planned_epochs} epochs fit at {per_epoch:.0f} s per epoch"
+        )
+        self.planned_epochs = fits
+        if self.scheduler is None or not self.per_step_schedule or fits <= self.epoch:
+            return
+        self.scheduler, _ = build_scheduler(
+            self.config, self.optimizer, len(self.train_loader), fits
+        )
+        with warnings.catch_warnings():  # stepping the new schedule before optimizer.step()
+            warnings.simplefilter("ignore", UserWarning)
+            for _ in range(self.epoch * len(self.train_loader)):
+                self.scheduler.step()
 
     def _log(self, line: str) -> None:
         if self.log_epochs:
