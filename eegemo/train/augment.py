@@ -226,26 +226,21 @@ class BatchAugment:
             nonlocal total
             total = total @ m
 
-        if window:  # output pixels keep the input's size: a window, not a resize
-            height = width = c.crop_size
-            fx, fy = c.crop_size / x.shape[-1], c.crop_size / x.shape[-2]
-            m = eye.clone()
-            m[:, 0, 0], m[:, 1, 1] = fx, fy
-            m[:, 0, 2] = (torch.rand(n, device=dev) * 2 - 1) * (1 - fx)
-            m[:, 1, 2] = (torch.rand(n, device=dev) * 2 - 1) * (1 - fy)
-            then(m)
-
-        if c.crop_scale < 1.0:
-            area = torch.empty(n, device=dev).uniform_(c.crop_scale, 1.0)
-            log_ratio = torch.empty(n, device=dev).uniform_(math.log(3 / 4), math.log(4 / 3))
-            ratio = log_ratio.exp()
-            w = (area * ratio).sqrt().clamp(max=1.0)
-            h = (area / ratio).sqrt().clamp(max=1.0)
+        def crop(w, h):  # a window of relative size (w, h) at a random place
             m = eye.clone()
             m[:, 0, 0], m[:, 1, 1] = w, h
             m[:, 0, 2] = (torch.rand(n, device=dev) * 2 - 1) * (1 - w)
             m[:, 1, 2] = (torch.rand(n, device=dev) * 2 - 1) * (1 - h)
             then(m)
+
+        if window:  # output pixels keep the input's size: a window, not a resize
+            crop(c.crop_size / width, c.crop_size / height)
+            height = width = c.crop_size
+        if c.crop_scale < 1.0:
+            area = torch.empty(n, device=dev).uniform_(c.crop_scale, 1.0)
+            log_ratio = torch.empty(n, device=dev).uniform_(math.log(3 / 4), math.log(4 / 3))
+            ratio = log_ratio.exp()
+            crop((area * ratio).sqrt().clamp(max=1.0), (area / ratio).sqrt().clamp(max=1.0))
         angle = torch.zeros(n, device=dev)
         if c.rotation > 0:
             angle = angle + (torch.rand(n, device=dev) * 2 - 1) * c.rotation
