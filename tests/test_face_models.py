@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from eegemo.errors import ConfigError
-from eegemo.models import create_model, list_models
+from eegemo.face.models import create_model, list_models
 from eegemo.models.registry import count_macs
 
 FACE_MODELS = (
@@ -21,12 +21,15 @@ FACE_MODELS = (
 )
 
 
-def test_the_zoo_is_registered_with_descriptions():
-    rows = {r["name"]: r for r in list_models("face")}
-    assert set(FACE_MODELS) <= set(rows)
+def test_the_zoo_is_listed_with_descriptions_and_sizes():
+    rows = {r["name"]: r for r in list_models()}
+    assert set(rows) == set(FACE_MODELS)  # the face zoo only, no EEG models
     for name in FACE_MODELS:
         assert rows[name]["in_chans"] == 1 and rows[name]["img_size"] == 48
         assert rows[name]["description"]
+        model = create_model(name)  # the defaults: 7 classes, 1x48x48
+        assert rows[name]["params"] == sum(p.numel() for p in model.parameters())
+        assert rows[name]["macs"] == count_macs(model, 1, 48) > 0
 
 
 @pytest.mark.parametrize("name", FACE_MODELS)

@@ -120,17 +120,26 @@ def test_resume_of_a_finished_run_trains_no_further(tmp_path):
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 2
 
 
-def fake_clock(epoch_seconds: float):
-    """A clock under which every epoch of a fit takes ``epoch_seconds``."""
-    ticks = iter(range(10**6))
-    return lambda: next(ticks) * epoch_seconds
+def clock_of_epochs(*seconds: float, then: float):
+    """A clock under which the epochs of a fit take ``seconds``, then ``then`` each."""
+    durations = iter(seconds)
+    now, started = 0.0, False
+
+    def clock():
+        nonlocal now, started
+        if started:
+            now += next(durations, then)
+        started = not started
+        return now
+
+    return clock
 
 
 def test_time_limit_shortens_the_run_and_still_anneals_the_schedule(tmp_path):
     config = tiny_config(epochs=10, time_limit_min=0.5, schedule={"name": "onecycle"})
     trainer = Trainer(config, Blobs(64, 0), Blobs(32, 1), ["a", "b"], tmp_path / "full",
                       progress=False)
-    trainer.clock = fake_clock(10.0)  # 10 s per epoch: 3 epochs fit in 30 s
+    trainer.clock = clock_of_epochs(then=10.0)  # 10 s per epoch: 3 epochs fit in 30 s
     result = trainer.fit()
     assert result.epochs_run == 3
     assert [r["epoch"] for r in result.history] == [1, 2, 3]
@@ -146,15 +155,32 @@ def test_time_limit_shortens_the_run_and_still_anneals_the_schedule(tmp_path):
 
     interrupted = Trainer(config, Blobs(64, 0), Blobs(32, 1), ["a", "b"], tmp_path / "cut",
                           callbacks=[crash_after_two], progress=False)
-    interrupted.clock = fake_clock(10.0)
+    interrupted.clock = clock_of_epochs(then=10.0)
     with pytest.raises(KeyboardInterrupt):
         interrupted.fit()
     resumed = Trainer(config, Blobs(64, 0), Blobs(32, 1), ["a", "b"], tmp_path / "cut",
                       progress=False)
-    resumed.clock = fake_clock(10.0)
+    resumed.clock = clock_of_epochs(then=10.0)
     assert resumed.fit(resume=True).epochs_run == 3
     for key, value in trainer.model.state_dict().items():
         torch.testing.assert_close(resumed.model.state_dict()[key], value)
+
+
+def test_time_limit_plan_grows_back_when_epochs_get_faster():
+    config = tiny_config(epochs=10, time_limit_min=1.5, schedule={"name": "onecycle"})
+    trainer = Trainer(config, Blobs(64, 0), Blobs(32, 1), ["a", "b"], progress=False)
+    # a 30 s first epoch plans 3 epochs in 90 s; at 10 s per epoch after it, 7 fit
+    trainer.clock = clock_of_epochs(30.0, then=10.0)
+    result = trainer.fit()
+    assert result.epochs_run == 7
+    seven = Trainer(tiny_config(epochs=7, schedule={"name": "onecycle"}), Blobs(64, 0),
+                    Blobs(32, 1), ["a", "b"], progress=False).fit()
+    assert result.history[-1]["lr"] == pytest.approx(seven.history[-1]["lr"])
+
+    capped = Trainer(tiny_config(epochs=5, time_limit_min=1.5), Blobs(64, 0), Blobs(32, 1),
+                     ["a", "b"], progress=False)
+    capped.clock = clock_of_epochs(30.0, then=1.0)
+    assert capped.fit().epochs_run == 5  # never more than the configured epochs
 
 
 def test_time_limit_that_is_never_reached_changes_nothing(tmp_path):
@@ -162,7 +188,7 @@ def test_time_limit_that_is_never_reached_changes_nothing(tmp_path):
     assert plain.fit().epochs_run == 3
     limited = Trainer(tiny_config(time_limit_min=60.0), Blobs(48, 0), Blobs(24, 1), ["a", "b"],
                       progress=False)
-    limited.clock = fake_clock(1.0)
+    limited.clock = clock_of_epochs(then=1.0)
     assert limited.fit().epochs_run == 3
     for key, value in plain.model.state_dict().items():
         torch.testing.assert_close(limited.model.state_dict()[key], value)

@@ -94,8 +94,8 @@ class TrainConfig:
     time_limit_min: float = option(
         0.0,
         "wall-clock limit on training in minutes (0 = none): after each epoch the run is "
-        "shortened so that the remaining epochs fit, and a per-step schedule (cosine, "
-        "onecycle) is compressed to still end on time",
+        "re-planned to the epochs that still fit (at most `epochs`), and a per-step "
+        "schedule (cosine, onecycle) is rebuilt to still end on time",
     )
     batch_size: int = option(64, "training batch size (per process under torchrun)")
     eval_batch_size: int = option(256, "batch size for validation and evaluation")

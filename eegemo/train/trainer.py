@@ -157,7 +157,7 @@ def build_scheduler(
         Batches per epoch.
     epochs : int, optional
         Length of the schedule, when it differs from ``config.epochs`` (a run
-        shortened by ``time_limit_min``).
+        re-planned by ``time_limit_min``).
 
     Returns
     -------
@@ -789,25 +789,31 @@ class Trainer:
         )
 
     def _fit_time_limit(self, last_epoch_seconds: float) -> None:
-        """Shorten the run so that its remaining epochs fit in ``time_limit_min``.
+        """Plan the remaining epochs so that the run fits in ``time_limit_min``.
 
-        The epochs still to come are assumed to take as long as the mean or the last
-        of those done so far, whichever is longer. A per-step schedule is rebuilt for
-        the shorter length and fast-forwarded to the current step, so that the
-        learning rate still anneals before the end.
+        The epochs to come are assumed to take as long as the mean of those done so
+        far, leaving out the first (thread pools and allocators warm up in it) once
+        there are others, or as long as the last, whichever is longer. The plan
+        shrinks when the epochs are slow and grows back, never beyond ``epochs``,
+        when they turn out faster. A per-step schedule is rebuilt for the new length
+        and fast-forwarded to the current step, so that the learning rate still
+        anneals before the end.
         """
         import warnings
 
         limit = self.config.time_limit_min * 60.0
         if limit <= 0 or self.epoch >= self.planned_epochs:
             return
-        per_epoch = max(self.train_seconds / self.epoch, last_epoch_seconds)
+        times = [float(r["time_s"]) for r in self.history] + [last_epoch_seconds]
+        steady = times[1:] or times
+        per_epoch = max(sum(steady) / len(steady), last_epoch_seconds)
         fits = self.epoch + int(max(0.0, limit - self.train_seconds) // per_epoch)
-        if fits >= self.planned_epochs:
+        fits = min(fits, self.config.epochs)
+        if fits == self.planned_epochs:
             return
         self._log(
             f"time limit {self.config.time_limit_min:g} min: {fits} of "
-            f"{self.planned_epochs} epochs fit at {per_epoch:.0f} s per epoch"
+            f"{self.config.epochs} epochs fit at {per_epoch:.0f} s per epoch"
         )
         self.planned_epochs = fits
         if self.scheduler is None or not self.per_step_schedule or fits <= self.epoch:
