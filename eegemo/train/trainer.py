@@ -455,7 +455,6 @@ class Trainer:
         )
         self.epoch = 0
         self.planned_epochs = config.epochs
-        self.train_seconds = 0.0  # wall time of the finished epochs, for time_limit_min
         self.clock: Callable[[], float] = time.perf_counter
         self.best_epoch = 0
         self.best_score: float | None = None
@@ -514,7 +513,6 @@ class Trainer:
             "config": to_dict(self.config),
             "epoch": self.epoch,
             "planned_epochs": self.planned_epochs,
-            "train_seconds": self.train_seconds,
             "best": {"epoch": self.best_epoch, "score": self.best_score},
             "bad_epochs": self.bad_epochs,
             "model_state": self.model.state_dict(),
@@ -538,7 +536,6 @@ class Trainer:
         self.model.load_state_dict(ckpt["model_state"])
         self.optimizer.load_state_dict(ckpt["optimizer_state"])
         self.planned_epochs = int(ckpt.get("planned_epochs", self.config.epochs))
-        self.train_seconds = float(ckpt.get("train_seconds", 0.0))
         if self.planned_epochs != self.config.epochs:
             self.scheduler, _ = build_scheduler(
                 self.config, self.optimizer, len(self.train_loader), self.planned_epochs
@@ -756,7 +753,6 @@ class Trainer:
             record["best"] = improved
             elapsed = self.clock() - start
             record["time_s"] = round(elapsed, 3)
-            self.train_seconds += elapsed
             self._fit_time_limit(elapsed)
             self.history.append(record)
             if self.writes:
@@ -807,7 +803,7 @@ class Trainer:
         times = [float(r["time_s"]) for r in self.history] + [last_epoch_seconds]
         steady = times[1:] or times
         per_epoch = max(sum(steady) / len(steady), last_epoch_seconds)
-        fits = self.epoch + int(max(0.0, limit - self.train_seconds) // per_epoch)
+        fits = self.epoch + int(max(0.0, limit - sum(times)) // per_epoch)
         fits = min(fits, self.config.epochs)
         if fits == self.planned_epochs:
             return
