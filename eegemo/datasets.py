@@ -7,22 +7,14 @@ by hand. Nothing here is run by the tests (there is no network there).
 
 from __future__ import annotations
 
-import hashlib
 import urllib.request
 from pathlib import Path
 
 from .atomic import atomic_path
 from .errors import EegemoError
+from .integrity import sha256_file
 
 EEGMAT_URL = "https://physionet.org/files/eegmat/1.0.0/"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def fetch_eegmat(dest: str | Path, base_url: str = EEGMAT_URL) -> list[Path]:
@@ -58,10 +50,10 @@ def fetch_eegmat(dest: str | Path, base_url: str = EEGMAT_URL) -> list[Path]:
         if not (name.endswith(".edf") or name == "subject-info.csv"):
             continue
         target = dest / name
-        if not (target.exists() and _sha256(target) == digest):
+        if not (target.exists() and sha256_file(target) == digest):
             with atomic_path(target) as tmp:
                 urllib.request.urlretrieve(base_url + name, tmp)
-                if _sha256(tmp) != digest:
+                if sha256_file(tmp) != digest:
                     raise EegemoError(f"{name}: checksum mismatch after download from {base_url}")
         paths.append(target)
     return paths

@@ -10,7 +10,7 @@ import pytest
 
 from eegemo.cli import main
 from eegemo.demo import demo_plan, run_demo
-from eegemo.demo_report import FIGURES, image_data_uri, render_demo_report
+from eegemo.demo.report import FIGURES, image_data_uri, render_demo_report
 from eegemo.errors import EegemoError
 
 METRIC_KEYS = ("accuracy", "balanced_accuracy", "macro_f1", "confusion_matrix", "classes", "n")

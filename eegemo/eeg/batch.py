@@ -23,18 +23,17 @@ from typing import Any
 
 from ..atomic import atomic_open, remove_stale_temporaries
 from ..errors import ConfigError, EegemoError, RecordingError
+from ..integrity import sha256_file
 from .io import Recording, discover
+from .manifest import write_manifest
 from .pipeline import (
     cache_key,
     describe_inputs,
     process_recording,
     provenance_path,
-    sha256_file,
 )
 from .settings import PreprocessConfig
 
-#: Columns of ``OUT/manifest.csv``, one row per epoch.
-MANIFEST_COLUMNS = ("subject", "recording", "label", "path", "index", "bandpower_path", "onset_s")
 #: Columns of ``OUT/failures.csv``, one row per recording that could not be processed.
 FAILURE_COLUMNS = ("recording", "stage", "error")
 BACKENDS = ("loky", "dask")
@@ -399,7 +398,7 @@ def preprocess(
     failures.sort(key=lambda f: f.recording)
 
     rows = _manifest_rows(out_dir, candidates)
-    _write_csv(out_dir / "manifest.csv", MANIFEST_COLUMNS, rows)
+    write_manifest(out_dir, rows)
     _write_csv(out_dir / "failures.csv", FAILURE_COLUMNS, [dataclasses.asdict(f) for f in failures])
     return BatchResult(
         out_dir=out_dir,

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config import option
-from ..errors import ConfigError, EegemoError, RecordingError
+from ..errors import ConfigError, EegemoError, RecordingError, first_line
 
 if TYPE_CHECKING:
     import mne
@@ -371,8 +371,7 @@ def discover(
 
 
 def _short(exc: BaseException, limit: int = 160) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return first_line(exc, limit)
 
 
 def _check_edf_length(path: Path) -> None:

@@ -17,7 +17,6 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import platform
 import time
 import warnings
 from collections.abc import Iterator
@@ -29,7 +28,9 @@ import numpy as np
 from .. import __version__
 from ..atomic import write_json, write_npy
 from ..config import to_dict
-from ..errors import EegemoError, RecordingError
+from ..environment import versions
+from ..errors import EegemoError, RecordingError, first_line
+from ..integrity import sha256_file
 from .io import Recording
 from .settings import EpochsConfig, PreprocessConfig, RejectConfig, TopomapConfig
 from .spectral import band_power
@@ -69,20 +70,11 @@ def step(name: str, timings: dict[str, float] | None = None) -> Iterator[None]:
     except MemoryError:
         raise RecordingError(name, "not enough memory") from None
     except Exception as exc:
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        text = first_line(exc) if str(exc).strip() else ""
         raise RecordingError(name, f"{type(exc).__name__}: {text}".rstrip(": ")) from exc
     finally:
         if timings is not None:
             timings[name] = round(time.perf_counter() - start, 3)
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Return the hexadecimal SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def input_files(path: str | Path) -> list[Path]:
@@ -163,20 +155,6 @@ def output_paths(recording: Recording, png: bool = False) -> dict[str, str]:
 def provenance_path(out_dir: str | Path, recording_id: str) -> Path:
     """Where the provenance record of a recording lives."""
     return Path(out_dir) / PROVENANCE_DIR / f"{recording_id}.json"
-
-
-def versions() -> dict[str, str]:
-    """Versions of eegemo and of the libraries that shape the numbers."""
-    import mne
-    import scipy
-
-    return {
-        "eegemo": __version__,
-        "mne": mne.__version__,
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "python": platform.python_version(),
-    }
 
 
 # --------------------------------------------------------------------------- epochs
@@ -599,7 +577,7 @@ def process_recording(
     epochs = result.epochs
     provenance = {
         "cache_key": key,
-        "versions": versions(),
+        "versions": versions("mne", "numpy", "scipy"),
         "config": to_dict(config),
         "recording": {
             "id": recording.id,

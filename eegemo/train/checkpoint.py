@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_path
-from ..errors import EegemoError
+from ..errors import EegemoError, first_line
 
 #: Keys holding training state; everything else in a checkpoint is metadata.
 STATE_KEYS = ("model_state", "optimizer_state", "scheduler_state", "scaler_state", "rng")
@@ -122,8 +122,7 @@ def load_checkpoint(run_or_checkpoint: str | Path, which: str = "best") -> dict:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for corrupt or unsafe files
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise EegemoError(f"{path}: cannot read checkpoint: {first_line}") from None
+        raise EegemoError(f"{path}: cannot read checkpoint: {first_line(exc)}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise EegemoError(f"{path}: not an eegemo checkpoint")
     ckpt["path"] = str(path)
@@ -169,7 +168,7 @@ def load_model(run_or_checkpoint: str | Path, device: Any = "cpu") -> tuple[Any,
     except RuntimeError as exc:
         raise EegemoError(
             f"{ckpt['path']}: weights do not fit model {ckpt['model']['name']!r}: "
-            f"{str(exc).splitlines()[0]}"
+            f"{first_line(exc)}"
         ) from None
     model.to(device).eval()
     meta = {k: v for k, v in ckpt.items() if k not in STATE_KEYS}

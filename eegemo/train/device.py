@@ -6,6 +6,7 @@ import dataclasses
 import os
 import random
 
+from ..environment import available_cores
 from ..errors import ConfigError
 
 
@@ -41,14 +42,6 @@ def resolve_device(name: str = "auto"):
         return torch.device(name)
     except RuntimeError:
         raise ConfigError(f"unknown device {name!r}; expected auto, cpu, cuda or mps") from None
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on (respects affinity masks and containers)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - macOS, Windows
-        return os.cpu_count() or 1
 
 
 def configure_threads(threads: int = 0, processes_per_node: int = 1) -> int:

@@ -30,14 +30,15 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import __version__
-from .atomic import write_json
-from .errors import EegemoError
+from .. import __version__
+from ..atomic import write_json
+from ..environment import available_cores, versions
+from ..errors import EegemoError
 
 if TYPE_CHECKING:
     import mne
 
-    from .eeg.settings import PreprocessConfig
+    from ..eeg.settings import PreprocessConfig
 
 #: The simulated conditions, which become the class labels.
 CONDITIONS = ("rest", "task")
@@ -224,7 +225,7 @@ def simulate_demo_study(raw_dir: str | Path, plan: DemoPlan) -> tuple[Path, Path
     simulated : bool
         False when every file was already there.
     """
-    from .eeg.simulate import simulate_study
+    from ..eeg.simulate import simulate_study
 
     raw_dir = Path(raw_dir)
     train_dir, heldout_dir = raw_dir / "train", raw_dir / "heldout"
@@ -247,7 +248,7 @@ def simulate_demo_study(raw_dir: str | Path, plan: DemoPlan) -> tuple[Path, Path
 
 def demo_preprocess_config() -> PreprocessConfig:
     """The default pipeline with the demo's file-name patterns and :data:`PIPELINE_OVERRIDES`."""
-    from .eeg.settings import load_preprocess_config
+    from ..eeg.settings import load_preprocess_config
 
     return load_preprocess_config(
         None,
@@ -280,9 +281,9 @@ def rerun_until_ica(
     """
     from threadpoolctl import threadpool_limits
 
-    from .eeg.channels import prepare_channels
-    from .eeg.io import read_raw
-    from .eeg.stages import StageContext
+    from ..eeg.channels import prepare_channels
+    from ..eeg.io import read_raw
+    from ..eeg.stages import StageContext
 
     stages = config.build_stages()
     names = [s.name for s in stages]
@@ -360,22 +361,6 @@ def _commands(out: Path, plan: DemoPlan, jobs: int) -> list[str]:
     ]
 
 
-def _versions() -> dict[str, str]:
-    import torch
-
-    from .eeg.pipeline import versions
-
-    return {**versions(), "torch": torch.__version__}
-
-
-def default_jobs() -> int:
-    """Worker processes for preprocessing: the CPU cores this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def run_demo(
     out: str | Path = "eegemo-demo",
     *,
@@ -411,18 +396,18 @@ def run_demo(
     EegemoError
         For bad arguments, a folder that is not a demo folder, or a failed step.
     """
-    from .config import load_config, to_dict
-    from .demo_figures import condition_means, plot_condition_topomaps, plot_ica_blink
-    from .demo_report import write_demo_report
-    from .eeg.batch import preprocess
-    from .eeg.pipeline import rasterizer_for
-    from .train.checkpoint import load_model
-    from .train.experiment import evaluate_checkpoint, train_run
-    from .train.report import plot_confusion
-    from .train.settings import TrainConfig
+    from ..config import load_config, to_dict
+    from ..eeg.batch import preprocess
+    from ..eeg.pipeline import rasterizer_for
+    from ..train.checkpoint import load_model
+    from ..train.experiment import evaluate_checkpoint, train_run
+    from ..train.report import plot_confusion
+    from ..train.settings import TrainConfig
+    from .figures import condition_means, plot_condition_topomaps, plot_ica_blink
+    from .report import write_demo_report
 
     plan = demo_plan(quick, n_subjects)
-    jobs = default_jobs() if jobs is None else jobs
+    jobs = available_cores() if jobs is None else jobs
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise EegemoError(f"--jobs: expected a positive integer, got {jobs!r}")
     out = Path(out)
@@ -558,7 +543,7 @@ def run_demo(
             "figures": "figures/",
         },
         "timings_s": timings,
-        "versions": _versions(),
+        "versions": versions(),
     }
     figures = {
         "ica": figures_dir / "ica_blink.png",

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_open
-from .errors import EegemoError
+from ..atomic import atomic_open
+from ..errors import EegemoError
 
 #: Figures the report shows, in page order, with their captions.
 FIGURES = {

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .atomic import atomic_path
-from .errors import EegemoError
+from ..atomic import atomic_path
+from ..errors import EegemoError
 
 if TYPE_CHECKING:
     import mne
@@ -153,7 +153,7 @@ def condition_means(root: str | Path) -> tuple[list[str], np.ndarray, dict[str, 
     counts : dict
         Epochs averaged per label.
     """
-    from .train.data import natural_sort, read_manifest
+    from ..train.data import natural_sort, read_manifest
 
     manifest = read_manifest(root)
     labels = natural_sort(manifest.labels)
@@ -203,7 +203,7 @@ def plot_condition_topomaps(
     from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
 
-    from .eeg.render import render_topomap
+    from ..eeg.render import render_topomap
 
     means = np.asarray(means, dtype=np.float64)
     if means.ndim != 4 or means.shape[:2] != (len(labels), len(bands)):
