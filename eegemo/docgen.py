@@ -40,10 +40,20 @@ def _key_table(rows) -> list[str]:
     return lines
 
 
+def _section_doc(cls: type) -> str:
+    return (cls.__doc__ or "").strip().splitlines()[0]
+
+
 def config_reference() -> str:
-    """Markdown reference of every configuration key, with types and defaults."""
+    """Markdown reference of every configuration key, with types and defaults.
+
+    It covers preprocessing (with every stage), the training core, every modality's
+    section and distillation.
+    """
     from .eeg.settings import DEFAULT_STAGES, PreprocessConfig
     from .eeg.stages import STAGES
+    from .train.distill import DistillRunConfig
+    from .train.modality import modality_sections
     from .train.settings import TrainConfig
 
     out = [
@@ -51,34 +61,53 @@ def config_reference() -> str:
         "# Configuration reference",
         "",
         "Configurations are TOML files (see `pipelines/`); any key can be overridden on "
-        "the command line with `--set key=value` (dotted keys for tables; a stage is "
-        "addressed by its name, e.g. `--set stages.bandpass.l_freq=0.5`). Unknown keys are "
-        "rejected with the closest valid key suggested.",
+        "the command line with `--set key=value`: dotted keys for tables "
+        "(`--set epochs.reject.ptp_uv=200`), and in a list of tables such as `[[stages]]` "
+        "an entry is addressed by its name (`--set stages.bandpass.l_freq=0.5`) or, when "
+        "two entries share a name, by its position counted from 0 (`--set "
+        "stages.2.l_freq=0.5`); an ambiguous name is refused with the positions to choose "
+        "from. Values are read as TOML (`--set 'epochs.labels={ \"1\" = \"rest\" }'`); "
+        "text that is not TOML is taken as a string. Unknown keys are rejected with the "
+        "closest valid key suggested, and every invalid value is reported with its "
+        "dotted key, after the file name when it comes from `--config FILE`.",
         "",
         "## Preprocessing: `eegemo preprocess --config FILE`",
         "",
     ]
-    rows = [r for r in iter_fields(PreprocessConfig) if r[0] != "stages"]
-    out += _key_table(rows)
+    out += _key_table(r for r in iter_fields(PreprocessConfig) if r[0] != "stages")
     out += [
         "",
         "### Stages: `[[stages]]`",
         "",
         "`stages` is an ordered list of tables, each with a `name` and that stage's "
         "parameters. Without one, the default chain runs: "
-        + " → ".join(f"`{s['name']}`" for s in DEFAULT_STAGES)
+        + " → ".join(f"`{spec.name}`" for spec in DEFAULT_STAGES)
         + ".",
         "",
     ]
     for name, cls in STAGES.items():
-        doc = (cls.__doc__ or "").strip().splitlines()[0]
-        out += [f"#### `{name}`", "", doc, ""]
-        out += _key_table(
-            (f"stages.{name}.{k}", tp, d, h) for k, tp, d, h in iter_fields(cls.Params)
-        )
+        out += [f"#### `{name}`", "", _section_doc(cls), ""]
+        out += _key_table(iter_fields(cls.Params, f"stages.{name}."))
         out.append("")
     out += ["## Training: `eegemo train --config FILE`", ""]
     out += _key_table(iter_fields(TrainConfig))
+    out += [
+        "",
+        "Each kind of data (modality) adds its own table, used when the data are of that "
+        "kind.",
+    ]
+    for name, cls in modality_sections().items():
+        out += ["", f"### `[{name}]`", "", _section_doc(cls), ""]
+        out += _key_table(iter_fields(cls, f"{name}."))
+    core = {key for key, *_ in iter_fields(TrainConfig)}
+    out += [
+        "",
+        "## Distillation: `eegemo distill --config FILE`",
+        "",
+        "A student recipe: every training key above plus the `[distill]` table.",
+        "",
+    ]
+    out += _key_table(r for r in iter_fields(DistillRunConfig) if r[0] not in core)
     return "\n".join(out) + "\n"
 
 

@@ -219,7 +219,7 @@ def test_single_file_and_missing_or_empty_raw(tmp_path):
 def test_patterns_are_validated_at_the_boundary():
     with pytest.raises(ConfigError, match=r"needs a named group \(\?P<subject>"):
         DiscoveryConfig(subject_pattern=r"sub-\d+")
-    with pytest.raises(ConfigError, match=r"label_pattern .* not a valid regular expression"):
+    with pytest.raises(ConfigError, match=r"^label_pattern: .* not a valid regular expression"):
         DiscoveryConfig(label_pattern="(?P<label>[a-z")
     with pytest.raises(ConfigError, match=r"\(\?P<label>"):
         from_dict(DiscoveryConfig, {"label_pattern": "(?P<subject>x)"})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .options import add_progress_option
+
 DESCRIPTION = """\
 Simulate a small two-condition EEG study (rest and task; realistic sources through a
 spherical head model, eye blinks, line noise), preprocess it with the default pipeline
@@ -35,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="recordings preprocessed in parallel (default: the CPU cores)")
     p.add_argument("--quick", action="store_true",
                    help="4 subjects x 20 s and 2 training epochs: checks the whole chain fast")
-    p.add_argument("--no-progress", action="store_true", help="no progress messages or bars")
+    add_progress_option(p)
     p.set_defaults(func=run)
 
 

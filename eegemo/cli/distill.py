@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from .options import (
+    add_config_options,
+    add_device_option,
+    add_progress_option,
+    add_resume_option,
+)
+
 DESCRIPTION = """\
 Train student models (config key `model`) that learn from a trained teacher as well
 as from the labels, on the same data and with the same trainer as `eegemo train`.
@@ -40,31 +47,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, metavar="DATA",
                    help="training data, as for `eegemo train` (e.g. a FER2013 folder or CSV)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--config", metavar="FILE",
-                   help="student recipe with a [distill] table (e.g. pipelines/fer-distill.toml)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key, e.g. --set distill.temperature=2 (repeatable)")
+    add_config_options(p, "student recipe with a [distill] table, e.g. "
+                       "pipelines/fer-distill.toml (default: the training defaults and "
+                       "one soft-target generation)", "distill.temperature=2")
     p.add_argument("--generations", type=int, metavar="N",
                    help="number of generations (overrides distill.generations)")
-    p.add_argument("--resume", action="store_true",
-                   help="keep finished generations in DIR and continue after them")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"),
-                   help="override the config's device (default: auto)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_resume_option(p, "the generations finished in DIR are kept")
+    add_device_option(p, from_config=True)
+    add_progress_option(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Distil and print the generations' table."""
-    from ..config import load_config
     from ..train.distill import DistillRunConfig, distill_markdown, distill_run
+    from ..train.settings import load_train_config
 
     overrides = list(args.overrides)
     if args.generations is not None:
         overrides.append(f"distill.generations={args.generations}")
     if args.device:
         overrides.append(f"device={args.device}")
-    config = load_config(DistillRunConfig, args.config, overrides)
+    config = load_train_config(args.config, overrides, DistillRunConfig)
     rows = distill_run(args.teacher, args.data, args.out, config, resume=args.resume,
                        progress=not args.no_progress)
     print(distill_markdown(rows), end="")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .options import add_device_option
+
 DESCRIPTION = """\
 Score a trained model (a run folder, whose best checkpoint is used, or a .pt file)
 on DATA, which must not have been used for training or model selection.
@@ -34,9 +36,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", metavar="NAME",
                    help="face data: split folder or CSV usage (train, val, test, PublicTest...)")
     p.add_argument("--tta", action="store_true",
-                   help="also report test-time augmentation (flips and crops) separately")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
-                   help="where to run the model (default: auto)")
+                   help="also report test-time augmentation separately, where the model's modality "
+                   "defines it (faces: flips and crops; not EEG, where a flip swaps hemispheres)")
+    add_device_option(p, from_config=False)
     p.add_argument("--batch-size", type=int, default=256, help="evaluation batch size")
     p.set_defaults(func=run)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .options import add_device_option
+
 DESCRIPTION = """\
 Find the faces in PATH (an image, a folder searched recursively for images and
 videos, or a video file) with OpenCV's Haar cascade, crop them like FER2013 faces
@@ -48,8 +50,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "fewer false faces (default 5)")
     p.add_argument("--tta", action="store_true",
                    help="average over flipped and cropped views of each face")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
-                   help="where to run the model (default: auto)")
+    add_device_option(p, from_config=False)
     p.set_defaults(func=run)
 
 

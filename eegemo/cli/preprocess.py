@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .options import add_config_options, add_progress_option
+
 EPILOG = """\
 examples:
   # the classic chain (bandpass, notch, resample, average reference, ICA) with defaults
@@ -17,7 +19,8 @@ examples:
   eegemo preprocess emotions/ out/ --subject-pattern '(?P<subject>s\\d+)' \\
       --label-pattern '_(?P<label>[a-z]+)_raw' --png
 
-  # change single settings without editing the file (stages are addressed by name)
+  # change single settings without editing the file (stages are addressed by name,
+  # or by position from 0 when two share a name: stages.2.h_freq)
   eegemo preprocess raw/ out/ --config pipelines/default.toml \\
       --set stages.bandpass.h_freq=40 --set epochs.length_s=4 --set topomap.res=64
 
@@ -31,12 +34,16 @@ outputs (in OUT):
   <subject>/<id>_bandpower.npy    float32 (n_epochs, n_channels, n_bands)
   provenance/<id>.json            configuration, versions, channels, ICA components
                                   excluded and why, epochs rejected, timings, hashes
-  failures.csv                    recording, stage, error for each unusable file
+  failures.csv                    recording, stage, error, log for each unusable file
+  logs/<id>.log                   the full traceback of a recording that failed
+  clean/<id>_raw.fif, <id>-ica.fif  the cleaned recording and its ICA (the step cache;
+                                  safe to delete, or not kept with --no-keep-clean)
 
 Re-running on the same OUT skips recordings that are complete for the same
-configuration and input bytes, and recomputes the others. Exit status: 0 all
-recordings processed, 1 some failed (the others are written), 2 usage or
-configuration error.
+configuration and input bytes, and recomputes the others from the first step whose
+settings changed: a new topomap.res or --png reuses the cleaned recordings and the
+band power. Exit status: 0 all recordings processed, 1 some failed (the others are
+written) or --on-error abort stopped the batch, 2 usage or configuration error.
 """
 
 
@@ -55,12 +62,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("raw", metavar="RAW", help="a recording, a folder (searched recursively) "
                    "or a BIDS dataset; EDF, BDF, GDF, BrainVision, EEGLAB, FIF, CNT")
     p.add_argument("out", metavar="OUT", help="output folder (created if needed)")
-    p.add_argument("--config", metavar="FILE",
-                   help="TOML pipeline, e.g. pipelines/default.toml (default: built-in "
-                   "defaults, the same classic chain)")
-    p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
-                   help="override one config key (repeatable), e.g. epochs.length_s=4 or "
-                   "stages.ica.n_components=15")
+    add_config_options(p, "TOML pipeline, e.g. pipelines/default.toml (default: the "
+                       "built-in defaults, the same classic chain)", "stages.ica.n_components=15")
     p.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
                    help="recordings processed in parallel (default: 1)")
     p.add_argument("--subject-pattern", metavar="RE",
@@ -81,14 +84,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="Dask scheduler address for --backend dask (default: a local "
                    "cluster of --jobs workers)")
-    p.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
+    p.add_argument("--on-error", choices=("continue", "abort", "debug"), default="continue",
+                   help="when a recording fails: record it and go on (continue, default), "
+                   "stop the batch (abort), or process one recording at a time in this "
+                   "process and let the error propagate, for a debugger (debug)")
+    p.add_argument("--no-keep-clean", dest="keep_clean", action="store_false",
+                   help="delete each cleaned recording (OUT/clean/) once it is done: saves "
+                   "disk, but a later settings change cleans every recording again")
+    add_progress_option(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the batch and print a summary; return 0, or 1 if some recordings failed."""
+    from ..config import load_config
     from ..eeg.batch import preprocess
-    from ..eeg.settings import load_preprocess_config
+    from ..eeg.settings import PreprocessConfig
     from ..errors import ConfigError
 
     if args.jobs < 1:
@@ -106,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         )
         if value is not None
     }
-    config = load_preprocess_config(args.config, args.overrides, values)
+    config = load_config(PreprocessConfig, args.config, args.overrides, values)
     result = preprocess(
         args.raw,
         args.out,
@@ -114,10 +125,14 @@ def run(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         backend=args.backend,
         scheduler=args.scheduler,
+        on_error=args.on_error,
+        keep_clean=args.keep_clean,
         progress=not args.no_progress,
     )
     for failure in result.failures:
-        print(f"FAILED {failure.recording}: [{failure.stage}] {failure.error}", file=sys.stderr)
+        log = f" (traceback in {result.out_dir / failure.log})" if failure.log else ""
+        print(f"FAILED {failure.recording}: [{failure.stage}] {failure.error}{log}",
+              file=sys.stderr)  # fmt: skip
     print(
         f"{len(result.processed)} processed, {len(result.skipped)} skipped (already complete), "
         f"{len(result.failures)} failed; {result.n_epochs} epochs in {result.manifest_path}"
@@ -126,4 +141,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"removed {result.removed_temporaries} temporary files of an interrupted run")
     if result.failures:
         print(f"failures listed in {result.failures_path}")
+    if result.not_processed:
+        print(f"stopped at the first failure (--on-error {args.on_error}): "
+              f"{len(result.not_processed)} recording(s) not processed")  # fmt: skip
     return 1 if result.failures else 0

@@ -5,6 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 
+from .options import (
+    add_config_options,
+    add_device_option,
+    add_progress_option,
+    add_resume_option,
+)
+
 DESCRIPTION = """\
 Train a registered model and write a self-contained run folder: the resolved
 config.toml, metrics.jsonl (one line per epoch), checkpoints/best.pt and last.pt,
@@ -49,17 +56,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="preprocessed EEG folder (manifest.csv), FER2013 folder or CSV "
                         "(optional with --resume: taken from RUN/run.json)")
     p.add_argument("--out", required=True, metavar="RUN", help="run folder to write")
-    p.add_argument("--config", metavar="FILE",
-                   help="training config TOML (default: built-in topomap defaults)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key, e.g. --set optimizer.lr=1e-3 (repeatable)")
+    add_config_options(p, "training recipe, e.g. pipelines/fer-cpu.toml (default: the "
+                       "built-in topomap defaults)", "optimizer.lr=1e-3")
     p.add_argument("--cv", type=_cv, metavar="loso|K",
                    help="cross-validation by subject: leave-one-subject-out or K folds")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run in RUN from its last checkpoint (same config)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"),
-                   help="override the config's device (default: auto)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_resume_option(p, "RUN from its last checkpoint, with its config.toml")
+    add_device_option(p, from_config=True)
+    add_progress_option(p)
     p.set_defaults(func=run)
 
 
@@ -68,10 +71,9 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from ..config import load_config
     from ..errors import ConfigError
     from ..train.experiment import cv_markdown, train_run
-    from ..train.settings import TrainConfig
+    from ..train.settings import load_train_config
 
     out = Path(args.out)
     overrides = list(args.overrides)
@@ -92,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
                 data = json.loads(folds[0].read_text(encoding="utf-8"))["data"]
     if data is None:
         raise ConfigError("--data is required (the preprocessed EEG folder or face data)")
-    config = load_config(TrainConfig, config_path, overrides)
+    config = load_train_config(config_path, overrides)
     summary = train_run(data, out, config, cv=args.cv, resume=args.resume,
                         progress=not args.no_progress)
     if int(os.environ.get("RANK", "0")) != 0:

@@ -133,7 +133,7 @@ def resolve_montage(spec: str) -> str:
     if Path(spec).is_file():
         return spec
     raise ConfigError(
-        f"montage {spec!r} is neither a built-in montage nor an existing file; built-in: "
+        f"montage: {spec!r} is neither a built-in montage nor an existing file; built-in: "
         f"standard_1020, standard_1005, {', '.join(sorted(builtin.values()))}"
     )
 

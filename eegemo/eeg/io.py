@@ -122,10 +122,10 @@ def compile_patterns(config: DiscoveryConfig) -> tuple[re.Pattern | None, re.Pat
         try:
             pattern = re.compile(text)
         except re.error as exc:
-            raise ConfigError(f"{key} {text!r} is not a valid regular expression: {exc}") from None
+            raise ConfigError(f"{key}: {text!r} is not a valid regular expression: {exc}") from None
         if group not in pattern.groupindex:
             raise ConfigError(
-                f"{key} {text!r} needs a named group (?P<{group}>...) marking the {group}, "
+                f"{key}: {text!r} needs a named group (?P<{group}>...) marking the {group}, "
                 f"e.g. '(?P<{group}>sub-\\d+)'"
             )
         return pattern

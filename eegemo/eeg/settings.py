@@ -2,30 +2,26 @@
 
 :class:`PreprocessConfig` says *what* is computed (discovery, channel hygiene,
 stages, epochs, band power, topomaps). *How* it is run (number of jobs, backend)
-is not part of it, so it never changes cache keys or outputs.
+is not part of it, so it never changes cache keys or outputs. Read one with
+``load_config(PreprocessConfig, path, overrides)`` (:func:`eegemo.config.load_config`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
-from ..config import apply_overrides, from_dict, option, read_toml
+from ..config import option
 from ..errors import ConfigError
 from .channels import ChannelsConfig
 from .io import DiscoveryConfig
 from .spectral import DEFAULT_BANDS, METHODS
-from .stages import Stage, build_stage, stage_table
+from .stages import Stage, StageSpec
 
-#: The classic chain, used when a configuration has no ``[[stages]]``.
-DEFAULT_STAGES: list[dict[str, Any]] = [
-    {"name": "bandpass", "l_freq": 1.0, "h_freq": 45.0},
-    {"name": "notch"},
-    {"name": "resample", "sfreq": 250.0},
-    {"name": "rereference", "ref": "average"},
-    {"name": "ica"},
+#: The classic chain (each stage with its default parameters: bandpass 1-45 Hz, notch at
+#: the line frequency, resample to 250 Hz, average reference, ICA), used when a
+#: configuration has no ``[[stages]]``.
+DEFAULT_STAGES: list[StageSpec] = [
+    StageSpec(name) for name in ("bandpass", "notch", "resample", "rereference", "ica")
 ]
 
 
@@ -54,15 +50,12 @@ class RejectConfig:
 
     def __post_init__(self) -> None:
         if self.ptp_uv <= 0:
-            raise ConfigError(f"epochs.reject.ptp_uv: expected > 0, got {self.ptp_uv}")
+            raise ConfigError(f"ptp_uv: expected > 0, got {self.ptp_uv}")
         if not 50.0 < self.percentile < 100.0:
-            raise ConfigError(
-                f"epochs.reject.percentile: expected between 50 and 100, got {self.percentile}"
-            )
+            raise ConfigError(f"percentile: expected between 50 and 100, got {self.percentile}")
         if not 0.0 <= self.max_bad_fraction < 1.0:
             raise ConfigError(
-                "epochs.reject.max_bad_fraction: expected in [0, 1), got "
-                f"{self.max_bad_fraction}"
+                f"max_bad_fraction: expected in [0, 1), got {self.max_bad_fraction}"
             )
 
 
@@ -89,10 +82,10 @@ class EpochsConfig:
 
     def __post_init__(self) -> None:
         if self.length_s <= 0:
-            raise ConfigError(f"epochs.length_s: expected > 0, got {self.length_s}")
+            raise ConfigError(f"length_s: expected > 0, got {self.length_s}")
         if not 0.0 <= self.overlap_s < self.length_s:
             raise ConfigError(
-                f"epochs.overlap_s: expected 0 <= overlap_s < length_s ({self.length_s}), "
+                f"overlap_s: expected 0 <= overlap_s < length_s ({self.length_s}), "
                 f"got {self.overlap_s}"
             )
 
@@ -111,15 +104,15 @@ class BandpowerConfig:
 
     def __post_init__(self) -> None:
         if not self.bands:
-            raise ConfigError("bandpower.bands: give at least one band")
+            raise ConfigError("bands: give at least one band")
         for name, edges in self.bands.items():
             if len(edges) != 2 or not 0 <= edges[0] < edges[1]:
                 raise ConfigError(
-                    f"bandpower.bands.{name}: expected [low, high] with 0 <= low < high, "
+                    f"bands.{name}: expected [low, high] with 0 <= low < high, "
                     f"got {edges}"
                 )
         if self.segment_s <= 0:
-            raise ConfigError(f"bandpower.segment_s: expected > 0, got {self.segment_s}")
+            raise ConfigError(f"segment_s: expected > 0, got {self.segment_s}")
 
 
 @dataclasses.dataclass
@@ -145,9 +138,9 @@ class TopomapConfig:
 
     def __post_init__(self) -> None:
         if not 8 <= self.res <= 512:
-            raise ConfigError(f"topomap.res: expected 8 to 512 pixels, got {self.res}")
+            raise ConfigError(f"res: expected 8 to 512 pixels, got {self.res}")
         if isinstance(self.border, str) and self.border != "mean":
-            raise ConfigError(f'topomap.border: expected "mean" or a number, got {self.border!r}')
+            raise ConfigError(f'border: expected "mean" or a number, got {self.border!r}')
 
 
 @dataclasses.dataclass
@@ -161,7 +154,7 @@ class PreprocessConfig:
         DiscoveryConfig(), help="Finding recordings, subjects and labels."
     )
     channels: ChannelsConfig = option(ChannelsConfig(), help="Channel names, types and montage.")
-    stages: list[dict[str, Any]] = option(
+    stages: list[StageSpec] = option(
         DEFAULT_STAGES,
         help="[[stages]] tables in order of application, each with a name "
         "and that stage's parameters.",
@@ -173,60 +166,7 @@ class PreprocessConfig:
     def __post_init__(self) -> None:
         if self.line_freq <= 0:
             raise ConfigError(f"line_freq: expected a positive frequency, got {self.line_freq}")
-        # Validate every stage now (a typo fails before any recording is read) and store
-        # the full tables, so provenance and cache keys see every parameter.
-        self.stages = [
-            stage_table(build_stage(table, where=f"stages[{i}]"))
-            for i, table in enumerate(self.stages)
-        ]
 
     def build_stages(self) -> list[Stage]:
         """Instantiate the configured stages, in order."""
-        return [build_stage(table, where=f"stages[{i}]") for i, table in enumerate(self.stages)]
-
-
-def load_preprocess_config(
-    path: str | Path | None = None,
-    overrides: Sequence[str] = (),
-    values: dict[str, Any] | None = None,
-) -> PreprocessConfig:
-    """Read a preprocessing configuration, apply overrides, and validate it.
-
-    Parameters
-    ----------
-    path : path-like | None
-        A TOML pipeline such as ``pipelines/default.toml``; ``None`` uses the defaults.
-    overrides : sequence of str
-        ``key=value`` strings (``--set``), e.g. ``"stages.bandpass.l_freq=0.5"`` or
-        ``"epochs.length_s=4"``; a stage is addressed by its name.
-    values : dict, optional
-        Dotted key -> value set after the overrides without TOML parsing (used for
-        command-line options such as ``--subject-pattern`` whose values are strings).
-
-    Returns
-    -------
-    config : PreprocessConfig
-        The validated configuration.
-
-    Raises
-    ------
-    ConfigError
-        For a missing or invalid file, an unknown key (with the closest valid key),
-        an unknown stage name, or a value of the wrong type.
-    """
-    data = read_toml(path) if path is not None else {}
-    # Overrides address stages by name, so the default chain must be spelled out first.
-    data.setdefault("stages", [dict(t) for t in DEFAULT_STAGES])
-    data = apply_overrides(data, overrides)
-    for key, value in (values or {}).items():
-        node = data
-        *parents, last = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = value
-    try:
-        return from_dict(PreprocessConfig, data)
-    except ConfigError as exc:
-        if path is not None:
-            raise ConfigError(f"{path}: {exc}") from None
-        raise
+        return [spec.build() for spec in self.stages]

@@ -6,8 +6,10 @@ While it works it writes what it did into ``context.record`` (plain JSON-compati
 data), which the pipeline stores in the provenance. Every problem the data causes
 is raised as :class:`~eegemo.errors.RecordingError` carrying the stage's name.
 
-Stages are registered by name in :data:`STAGES`; :func:`build_stage` turns a TOML
-table such as ``{name = "bandpass", l_freq = 1.0}`` into a stage object.
+Stages are registered by name in :data:`STAGES`. A configured stage is a
+:class:`StageSpec` (its name and validated parameters), read from a TOML table such
+as ``{name = "bandpass", l_freq = 1.0}``; :func:`build_stage` turns such a table
+into a stage object.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import importlib.util
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..config import from_dict, option
+from ..config import from_dict, option, to_dict
 from ..errors import ConfigError, RecordingError
 
 if TYPE_CHECKING:
@@ -36,10 +38,14 @@ class StageContext:
         Power-line frequency of the recording site in Hz (50 or 60).
     record : dict
         Filled by the stage with JSON-compatible facts about what it did.
+    artifacts : dict
+        Filled by the stage with objects worth keeping that are not JSON, e.g. the
+        fitted :class:`mne.preprocessing.ICA` under ``"ica"``.
     """
 
     line_freq: float = 50.0
     record: dict[str, Any] = dataclasses.field(default_factory=dict)
+    artifacts: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 class Stage:
@@ -103,15 +109,13 @@ class BandpassParams:
 
     def __post_init__(self) -> None:
         if self.l_freq is None and self.h_freq is None:
-            raise ConfigError("bandpass: give l_freq, h_freq or both")
+            raise ConfigError("h_freq: give l_freq, h_freq or both")
         for key in ("l_freq", "h_freq"):
             value = getattr(self, key)
             if value is not None and value <= 0:
-                raise ConfigError(f"bandpass.{key}: expected a positive frequency, got {value}")
+                raise ConfigError(f"{key}: expected a positive frequency, got {value}")
         if self.l_freq is not None and self.h_freq is not None and self.l_freq >= self.h_freq:
-            raise ConfigError(
-                f"bandpass: l_freq ({self.l_freq}) must be below h_freq ({self.h_freq})"
-            )
+            raise ConfigError(f"l_freq: expected below h_freq ({self.h_freq}), got {self.l_freq}")
 
 
 class Bandpass(Stage):
@@ -195,7 +199,7 @@ class ResampleParams:
 
     def __post_init__(self) -> None:
         if self.sfreq <= 0:
-            raise ConfigError(f"resample.sfreq: expected a positive rate, got {self.sfreq}")
+            raise ConfigError(f"sfreq: expected a positive rate, got {self.sfreq}")
 
 
 class Resample(Stage):
@@ -322,19 +326,19 @@ class IcaParams:
 
     def __post_init__(self) -> None:
         if self.n_components <= 0:
-            raise ConfigError(f"ica.n_components: expected > 0, got {self.n_components}")
+            raise ConfigError(f"n_components: expected > 0, got {self.n_components}")
         if self.n_components >= 1 and self.n_components != int(self.n_components):
             raise ConfigError(
-                f"ica.n_components: a count must be a whole number, got {self.n_components}"
+                f"n_components: a count must be a whole number, got {self.n_components}"
             )
         if self.method == "picard" and importlib.util.find_spec("picard") is None:
             raise ConfigError(
-                'ica.method = "picard" needs the python-picard package; install it or use '
+                'method: "picard" needs the python-picard package; install it or use '
                 '"fastica" or "infomax"'
             )
         if self.detect == "iclabel" and importlib.util.find_spec("mne_icalabel") is None:
             raise ConfigError(
-                'ica.detect = "iclabel" needs the mne-icalabel package; install it '
+                'detect: "iclabel" needs the mne-icalabel package; install it '
                 '(pip install "eegemo[icalabel]") or use "scores"'
             )
         for label in self.iclabel_thresholds:
@@ -342,11 +346,11 @@ class IcaParams:
                 close = difflib.get_close_matches(label, _ICLABEL_CLASSES, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise ConfigError(
-                    f"ica.iclabel_thresholds: unknown ICLabel class {label!r}{hint} "
+                    f"iclabel_thresholds: unknown ICLabel class {label!r}{hint} "
                     f"(classes: {', '.join(_ICLABEL_CLASSES)})"
                 )
         if self.decim < 1:
-            raise ConfigError(f"ica.decim: expected >= 1, got {self.decim}")
+            raise ConfigError(f"decim: expected >= 1, got {self.decim}")
 
 
 class Ica(Stage):
@@ -402,6 +406,7 @@ class Ica(Stage):
             unique.setdefault(entry["component"], entry)
         excluded = [unique[k] for k in sorted(unique)]
         ica.apply(raw, exclude=[e["component"] for e in excluded], verbose="error")
+        context.artifacts["ica"] = ica
         context.record.update(
             method=p.method,
             n_components=int(ica.n_components_),
@@ -531,15 +536,89 @@ STAGES: dict[str, type[Stage]] = {
 }
 
 
-def build_stage(table: Mapping[str, Any], where: str = "stages") -> Stage:
+def _stage_class(name: Any, where: str) -> type[Stage]:
+    if not isinstance(name, str):
+        raise ConfigError(f"{where}: every stage needs a name (one of: {', '.join(STAGES)})")
+    if name not in STAGES:
+        close = difflib.get_close_matches(name, list(STAGES), n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"{where}: unknown stage {name!r}{hint} (stages: {', '.join(STAGES)})")
+    return STAGES[name]
+
+
+@dataclasses.dataclass
+class StageSpec:
+    """One configured stage: its name and its validated parameters.
+
+    In TOML it is one ``[[stages]]`` table, the name beside the parameters:
+    ``{name = "bandpass", l_freq = 1.0}``.
+
+    Parameters
+    ----------
+    name : str
+        A stage registered in :data:`STAGES`.
+    params : dataclass instance, optional
+        An instance of that stage's ``Params``; default: its default parameters.
+    """
+
+    name: str
+    params: Any = None
+
+    def __post_init__(self) -> None:
+        cls = _stage_class(self.name, "name")
+        if self.params is None:
+            self.params = cls.Params()
+        elif not isinstance(self.params, cls.Params):
+            raise TypeError(
+                f"params of stage {self.name!r} must be {cls.Params.__name__}, "
+                f"got {type(self.params).__name__}"
+            )
+
+    @classmethod
+    def from_table(cls, table: Any, where: str | None = None) -> StageSpec:
+        """Validate one ``[[stages]]`` table.
+
+        Parameters
+        ----------
+        table : mapping
+            ``name`` plus the stage's parameters, e.g. ``{"name": "notch", "freqs": [60.0]}``.
+        where : str, optional
+            Dotted address of the table in error messages; default ``"stages.NAME"``.
+
+        Returns
+        -------
+        spec : StageSpec
+
+        Raises
+        ------
+        ConfigError
+            If ``name`` is missing or unknown (the closest name is suggested) or a
+            parameter is unknown, of the wrong type or out of range.
+        """
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{where or 'stages'}: expected a table with a name, got {table!r}")
+        stage = _stage_class(table.get("name"), where or "stages")
+        params = {k: v for k, v in table.items() if k != "name"}
+        return cls(stage.name, from_dict(stage.Params, params, where or f"stages.{stage.name}"))
+
+    def to_table(self) -> dict[str, Any]:
+        """The TOML table: the name and every parameter (defaults included)."""
+        return {"name": self.name, **to_dict(self.params)}
+
+    def build(self) -> Stage:
+        """The stage object that applies these parameters."""
+        return STAGES[self.name](self.params)
+
+
+def build_stage(table: Mapping[str, Any], where: str | None = None) -> Stage:
     """Create a stage from one ``[[stages]]`` table.
 
     Parameters
     ----------
     table : mapping
         ``name`` plus the stage's parameters, e.g. ``{"name": "notch", "freqs": [60.0]}``.
-    where : str
-        Location used in error messages, e.g. ``"stages[2]"``.
+    where : str, optional
+        Dotted address of the table in error messages; default ``"stages.NAME"``.
 
     Returns
     -------
@@ -549,25 +628,6 @@ def build_stage(table: Mapping[str, Any], where: str = "stages") -> Stage:
     Raises
     ------
     ConfigError
-        If ``name`` is missing or unknown (the closest name is suggested) or a
-        parameter is unknown or has the wrong type.
+        As :meth:`StageSpec.from_table`.
     """
-    if not isinstance(table, Mapping):
-        raise ConfigError(f"{where}: expected a table with a name, got {table!r}")
-    name = table.get("name")
-    if not isinstance(name, str):
-        raise ConfigError(f"{where}: every stage needs a name (one of: {', '.join(STAGES)})")
-    if name not in STAGES:
-        close = difflib.get_close_matches(name, list(STAGES), n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(
-            f"{where}: unknown stage {name!r}{hint} (stages: {', '.join(STAGES)})"
-        )
-    cls = STAGES[name]
-    params = {k: v for k, v in table.items() if k != "name"}
-    return cls(from_dict(cls.Params, params, where=f"stages.{name}"))
-
-
-def stage_table(stage: Stage) -> dict[str, Any]:
-    """Return the full TOML table of ``stage``: its name and every parameter."""
-    return {"name": stage.name, **dataclasses.asdict(stage.params)}
+    return StageSpec.from_table(table, where).build()

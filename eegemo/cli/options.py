@@ -1,0 +1,61 @@
+"""Options shared by several subcommands, each declared (and its help written) once."""
+
+from __future__ import annotations
+
+import argparse
+
+#: Where a model can run.
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def add_config_options(parser: argparse.ArgumentParser, recipe: str, example: str) -> None:
+    """Add ``--config FILE`` and the repeatable ``--set KEY=VALUE`` (into ``args.overrides``).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The subcommand's parser.
+    recipe : str
+        What the file holds and what applies without it, e.g. ``"TOML pipeline such as
+        pipelines/default.toml (default: the built-in classic chain)"``.
+    example : str
+        A typical override of this subcommand, e.g. ``"epochs.length_s=4"``.
+    """
+    parser.add_argument("--config", metavar="FILE", help=recipe)
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help=f"override one config key (repeatable), e.g. --set {example}; dotted keys for "
+        "tables, an entry of a list of tables by its name or, when names repeat, by its "
+        "position from 0 (stages.2.l_freq); keys in docs/config-reference.md",
+    )
+
+
+def add_device_option(parser: argparse.ArgumentParser, from_config: bool) -> None:
+    """Add ``--device``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The subcommand's parser.
+    from_config : bool
+        Whether the subcommand's configuration has a ``device`` key that ``--device``
+        overrides (``args.device`` is then None when not given) rather than a plain
+        default of ``"auto"``.
+    """
+    what = "override the config's device" if from_config else "where to run the model"
+    parser.add_argument(
+        "--device", choices=DEVICES, default=None if from_config else "auto",
+        help=f"{what} (default: auto: CUDA, then MPS, then CPU)",
+    )
+
+
+def add_resume_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """Add ``--resume``; ``what`` says what is kept and continued."""
+    parser.add_argument(
+        "--resume", action="store_true", help=f"continue an interrupted run: {what}"
+    )
+
+
+def add_progress_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--no-progress``."""
+    parser.add_argument("--no-progress", action="store_true", help="no progress messages or bars")
