@@ -82,23 +82,14 @@ def logistic_regression(x_train, y_train, x_test):
     return model.fit(x_train, y_train).predict(x_test)
 
 
-def train_network(manifest, config, train_s, val_s, test_s, run_dir):
-    """Test-set metrics of the network trained on ``train_s`` (selected on ``val_s``)."""
-    from eegemo.train.data import topomap_bundle
-    from eegemo.train.trainer import Trainer
-
-    bundle = topomap_bundle(manifest, train_s, val_s, config.data.normalization, test_s)
-    trainer = Trainer(config, bundle.train, bundle.val, bundle.classes, run_dir,
-                      data_meta=bundle.meta, progress=False, log_epochs=False)
-    return trainer.fit(report_sets={"test": bundle.test}).report["test"]
-
-
 def main() -> None:
     """Parse arguments, run every method on every fold, print the JSON summary."""
-    from eegemo.config import load_config
-    from eegemo.train.data import natural_sort, read_manifest, subject_folds, subject_split
+    from eegemo.eeg.manifest import read_manifest
+    from eegemo.train.data import cross_validation_splits, natural_sort
+    from eegemo.train.experiment import train_on_split
     from eegemo.train.metrics import classification_metrics, summarize
-    from eegemo.train.settings import TrainConfig
+    from eegemo.train.modality import section
+    from eegemo.train.settings import load_train_config
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data", type=Path, help="preprocessed eegmat folder (manifest.csv)")
@@ -114,42 +105,41 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="keep the network runs here")
     args = parser.parse_args()
 
-    base = load_config(TrainConfig, args.config, args.overrides)
+    base = load_train_config(args.config, args.overrides)
     models = [m for m in (args.models or base.model).split(",") if m and m != "none"]
-    norms = [n for n in (args.normalizations or base.data.normalization).split(",") if n]
+    norms = [n for n in (args.normalizations or section(base, "eeg").normalization).split(",")
+             if n]
     manifest = read_manifest(args.data)
     classes = natural_sort(manifest.labels)
     y = np.array([classes.index(label) for label in manifest.labels])
     features = load_bandpower(manifest)
     features_subject = standardize_per_subject(features, manifest.subjects)
-    folds = subject_folds(manifest.subjects, args.folds if args.folds == "loso"
-                          else int(args.folds), base.seed)
+    splits = cross_validation_splits(manifest.subjects, args.folds if args.folds == "loso"
+                                     else int(args.folds), base.data.val_fraction, base.seed)
 
     scores: dict[str, list[dict]] = {}
     seconds: dict[str, float] = {}
     out_root = args.out or Path(tempfile.mkdtemp(prefix="eegmat-bench-"))
-    for k, test_s in enumerate(folds, start=1):
-        test = np.isin(manifest.subjects, test_s)
-        rest = sorted(set(manifest.subjects[~test]))
+    for k, split in enumerate(splits, start=1):
+        test = np.isin(manifest.subjects, split.test)
         for name, x in (("lr_plain", features), ("lr_subject", features_subject)):
             start = time.perf_counter()
             pred = logistic_regression(x[~test], y[~test], x[test])
             seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
             scores.setdefault(name, []).append(classification_metrics(y[test], pred, classes))
-        train_s, val_s = subject_split(rest, base.data.val_fraction, base.seed)
         for model in models:
             for norm in norms:
                 name = f"net:{model}:{norm}"
-                config = load_config(TrainConfig, args.config,
-                                     [*args.overrides, f"model={model}",
-                                      f"data.normalization={norm}"])
+                config = load_train_config(args.config, [*args.overrides, f"model={model}",
+                                                         f"eeg.normalization={norm}"])
                 start = time.perf_counter()
                 run_dir = out_root / name.replace(":", "_") / f"fold-{k:02d}"
-                metrics = train_network(manifest, config, train_s, val_s, test_s, run_dir)
+                result, _ = train_on_split(args.data, run_dir, config, split, progress=False)
+                metrics = result.report["test"]
                 seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
                 scores.setdefault(name, []).append(metrics)
         done = {n: round(s[-1]["balanced_accuracy"], 4) for n, s in scores.items()}
-        print(f"fold {k}/{len(folds)} balanced accuracy: {done}", file=sys.stderr, flush=True)
+        print(f"fold {k}/{len(splits)} balanced accuracy: {done}", file=sys.stderr, flush=True)
 
     methods = {}
     for name, fold_metrics in scores.items():
@@ -168,7 +158,7 @@ def main() -> None:
         "n_epochs": len(manifest),
         "classes": classes,
         "class_counts": np.bincount(y).tolist(),
-        "folds": [list(f) for f in folds],
+        "folds": [list(split.test) for split in splits],
         "config_overrides": args.overrides,
         "methods": methods,
         "ratio_balanced_accuracy": ratios,

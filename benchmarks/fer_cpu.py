@@ -41,11 +41,10 @@ def default_data() -> Path:
 
 def run_eegemo(data: Path, out: Path, config_path: Path, overrides: list[str]) -> dict:
     """Train with the recipe through the library; return metrics and timings."""
-    from eegemo.config import load_config
     from eegemo.train.experiment import train_run
-    from eegemo.train.settings import TrainConfig
+    from eegemo.train.settings import load_train_config
 
-    config = load_config(TrainConfig, config_path, overrides)
+    config = load_train_config(config_path, overrides)
     wall, cpu = time.perf_counter(), time.process_time()
     summary = train_run(data, out, config, progress=False)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu

@@ -25,17 +25,17 @@ def test_the_zoo_is_listed_with_descriptions_and_sizes():
     rows = {r["name"]: r for r in list_models()}
     assert set(rows) == set(FACE_MODELS)  # the face zoo only, no EEG models
     for name in FACE_MODELS:
-        assert rows[name]["in_chans"] == 1 and rows[name]["img_size"] == 48
+        assert rows[name]["input_shape"] == [1, 48, 48] and rows[name]["num_classes"] == 7
         assert rows[name]["description"]
         model = create_model(name)  # the defaults: 7 classes, 1x48x48
         assert rows[name]["params"] == sum(p.numel() for p in model.parameters())
-        assert rows[name]["macs"] == count_macs(model, 1, 48) > 0
+        assert rows[name]["macs"] == count_macs(model, (1, 48, 48)) > 0
 
 
 @pytest.mark.parametrize("name", FACE_MODELS)
 def test_model_maps_a_48x48_batch_to_seven_logits(name):
     torch.manual_seed(0)
-    model = create_model(name, num_classes=7, in_chans=1, img_size=48).eval()
+    model = create_model(name, num_classes=7, input_shape=(1, 48, 48)).eval()
     with torch.no_grad():
         out = model(torch.rand(2, 1, 48, 48))
     assert out.shape == (2, 7) and torch.isfinite(out).all()
@@ -54,7 +54,7 @@ def test_model_maps_a_48x48_batch_to_seven_logits(name):
 )
 def test_small_variants_train_and_expose_their_options(name, kwargs):
     torch.manual_seed(0)
-    model = create_model(name, num_classes=3, in_chans=1, img_size=48, **kwargs).train()
+    model = create_model(name, num_classes=3, input_shape=(1, 48, 48), **kwargs).train()
     x, y = torch.rand(4, 1, 48, 48), torch.tensor([0, 1, 2, 0])
     torch.nn.functional.cross_entropy(model(x), y).backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
@@ -102,7 +102,9 @@ def test_convnext_stem_keeps_small_faces_at_24_pixels():
 def test_macs_are_counted_on_the_real_input():
     small = create_model("resnet18", width=8)
     wide = create_model("resnet18", width=16)
-    assert count_macs(wide, 1, 48) == pytest.approx(4 * count_macs(small, 1, 48), rel=0.05)
+    assert count_macs(wide, (1, 48, 48)) == pytest.approx(
+        4 * count_macs(small, (1, 48, 48)), rel=0.05
+    )
 
 
 def test_unknown_names_and_bad_options_are_clear_errors():
@@ -112,7 +114,10 @@ def test_unknown_names_and_bad_options_are_clear_errors():
         create_model("vit", patch_size=5)
     with pytest.raises(ConfigError, match="convnext variant 'huge' unknown"):
         create_model("convnext", variant="huge")
-    with pytest.raises(ConfigError, match=r"model 'vgg'.*unexpected keyword"):
+    with pytest.raises(ConfigError, match=r"model 'vgg': unknown option\(s\) depth "
+                       r"\(options: width, fc_dim, dropout\)"):
         create_model("vgg", depth=3)
     with pytest.raises(ConfigError, match="img_size must be at least 16"):
-        create_model("vgg", img_size=8)
+        create_model("vgg", input_shape=(1, 8, 8))
+    with pytest.raises(ConfigError, match=r"'vgg' takes square images.*\(1, 48, 40\)"):
+        create_model("vgg", input_shape=(1, 48, 40))

@@ -5,15 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from eegemo.eeg.dataset import fit_band_stats, topomap_bundle
+from eegemo.eeg.manifest import read_manifest
 from eegemo.errors import EegemoError
 from eegemo.train.data import (
-    fit_band_stats,
+    cross_validation_splits,
     load_eval_dataset,
-    read_manifest,
     subject_folds,
     subject_split,
-    topomap_bundle,
 )
+from eegemo.train.modality import SubjectSplit
 
 from .synthetic_topomaps import make_topomap_folder
 
@@ -27,8 +28,8 @@ def topo(tmp_path_factory):
 def test_items_are_lazy_normalised_and_nan_free(topo):
     manifest = read_manifest(topo)
     assert len(manifest) == 6 * 2 * 5
-    bundle = topomap_bundle(manifest, ["S00", "S01", "S02", "S03"], ["S04"], "subject",
-                            test_subjects=["S05"])
+    split = SubjectSplit(("S00", "S01", "S02", "S03"), ("S04",), ("S05",))
+    bundle = topomap_bundle(manifest, split, "subject")
     ds = bundle.train
     assert bundle.classes == ["rest", "task"] and len(ds) == 40 and ds.shape == (5, 8, 8)
     x, y = ds[0]
@@ -45,7 +46,8 @@ def test_items_are_lazy_normalised_and_nan_free(topo):
 def test_global_normalisation_is_fitted_on_training_subjects_only(topo):
     manifest = read_manifest(topo)
     train = ["S00", "S01", "S02"]
-    bundle = topomap_bundle(manifest, train, ["S03"], "global", test_subjects=["S04", "S05"])
+    bundle = topomap_bundle(manifest, SubjectSplit(tuple(train), ("S03",), ("S04", "S05")),
+                            "global")
     stats = fit_band_stats(manifest.of_subjects(train))
     all_stats = fit_band_stats(manifest)
     np.testing.assert_allclose(bundle.train.band_stats.mean, stats.mean)
@@ -76,11 +78,16 @@ def test_subject_splits_never_share_subjects():
     assert subject_folds(subjects, 6, seed=0) == subject_folds(subjects, 6, seed=0)
     with pytest.raises(EegemoError, match="--cv 30"):
         subject_folds(subjects, 30)
+    splits = cross_validation_splits(subjects, 6, 0.2, seed=0)
+    assert [list(s.test) for s in splits] == subject_folds(subjects, 6, seed=0)
+    for s in splits:
+        assert not (set(s.train) | set(s.val)) & set(s.test)
+        assert len(set(s.train) | set(s.val) | set(s.test)) == 24 and len(s.val) == 4
 
 
-def test_bundle_rejects_a_subject_in_two_sets(topo):
-    with pytest.raises(EegemoError, match="'S01' is in both"):
-        topomap_bundle(read_manifest(topo), ["S00", "S01"], ["S01"], "none")
+def test_a_split_rejects_a_subject_in_two_sets():
+    with pytest.raises(EegemoError, match="'S01' is in both the train and val sets"):
+        SubjectSplit(("S00", "S01"), ("S01",))
 
 
 def test_manifest_problems_name_the_file(tmp_path, topo):
@@ -93,7 +100,7 @@ def test_manifest_problems_name_the_file(tmp_path, topo):
 
 def test_evaluation_maps_labels_by_name_and_rejects_unknown_ones(tmp_path, topo):
     meta = {"classes": ["task", "rest"], "data": {"modality": "eeg", "normalization": "subject"},
-            "model": {"in_chans": 5, "img_size": 8}}
+            "model": {"input_shape": [5, 8, 8]}}
     ds = load_eval_dataset(topo, meta)
     assert ds.targets[ds.manifest.labels == "task"].tolist() == [0] * 30
     other = make_topomap_folder(tmp_path / "other", n_subjects=2, epochs_per_class=2, res=8,
@@ -101,4 +108,7 @@ def test_evaluation_maps_labels_by_name_and_rejects_unknown_ones(tmp_path, topo)
     with pytest.raises(EegemoError, match="'sleep' are not classes of the model"):
         load_eval_dataset(other, meta)
     with pytest.raises(EegemoError, match=r"topomaps are \(5, 8, 8\).*expects \(5, 16, 16\)"):
-        load_eval_dataset(topo, {**meta, "model": {"in_chans": 5, "img_size": 16}})
+        load_eval_dataset(topo, {**meta, "model": {"input_shape": [5, 16, 16]}})
+    # checkpoints of eegemo 0.1 recorded square inputs as in_chans and img_size
+    legacy = load_eval_dataset(topo, {**meta, "model": {"in_chans": 5, "img_size": 8}})
+    assert len(legacy) == len(ds)

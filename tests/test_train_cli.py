@@ -198,8 +198,7 @@ def test_a_killed_run_resumes_and_finishes_with_the_same_number_of_epochs(folder
 def test_topomap_recipe_restates_the_built_in_defaults():
     from pathlib import Path
 
-    from eegemo.config import load_config
-    from eegemo.train.settings import TrainConfig
+    from eegemo.train.settings import load_train_config
 
     recipe = Path(__file__).resolve().parents[1] / "pipelines" / "train-topomap.toml"
-    assert load_config(TrainConfig, recipe) == TrainConfig()
+    assert load_train_config(recipe) == load_train_config()

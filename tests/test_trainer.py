@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -63,7 +64,7 @@ def test_fit_writes_a_complete_run_folder(tmp_path):
     for name in ("best.pt", "last.pt"):
         ckpt = torch.load(run / "checkpoints" / name, map_location="cpu", weights_only=True)
         assert ckpt["classes"] == ["a", "b"]
-        assert ckpt["model"]["in_chans"] == 2 and ckpt["model"]["img_size"] == 8
+        assert ckpt["model"]["input_shape"] == [2, 8, 8]
         assert ckpt["data"] == {"modality": "test"}
         assert "rng" in ckpt and "optimizer_state" in ckpt
     assert load_checkpoint(run)["epoch"] == result.best_epoch
@@ -73,6 +74,13 @@ def test_fit_writes_a_complete_run_folder(tmp_path):
     for name in ("learning_curves.png", "confusion_val.png", "report.md", "report.html"):
         assert (run / "report" / name).stat().st_size > 0
     assert "| a |" in (run / "report" / "report.md").read_text()
+    # The HTML report shows the validation metrics and embeds both figures.
+    page = (run / "report" / "report.html").read_text()
+    val = report["splits"]["val"]
+    for key in ("balanced_accuracy", "accuracy", "macro_f1"):
+        assert f'<span class="value">{val[key]:.4f}</span>' in page
+    assert f"<td>b</td><td class=\"num\">{val['per_class']['b']['precision']:.4f}</td>" in page
+    assert len(re.findall(r'<img src="data:image/png;base64,', page)) == 2
 
     # the reloaded best model predicts exactly what the trainer's best weights predict
     model, meta = load_model(run)

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..atomic import atomic_open
 from ..config import option
-from ..errors import EegemoError
+from ..errors import ConfigError, EegemoError
 
 #: Class names in the Kaggle label order (the index is the ``emotion`` column).
 FER_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -58,6 +58,15 @@ class FaceDataConfig:
         "", "folder for decoded-image caches (empty: $EEGEMO_CACHE_DIR/fer or ~/.cache/eegemo/fer)"
     )
     decode_jobs: int = option(4, "threads decoding image files the first time a folder is read")
+
+    def __post_init__(self) -> None:
+        if self.img_size < 8:
+            raise ConfigError(f"img_size: expected at least 8 pixels, got {self.img_size}")
+        for key in ("train_split", "val_split"):
+            if not getattr(self, key):
+                raise ConfigError(f"{key}: expected a folder name or CSV usage, got ''")
+        if self.decode_jobs < 1:
+            raise ConfigError(f"decode_jobs: expected at least 1, got {self.decode_jobs}")
 
 
 class FaceDataset:
@@ -143,7 +152,7 @@ def is_face_data(path: str | os.PathLike) -> bool:
     path = Path(path)
     if path.is_file():
         return path.suffix.lower() == ".csv"
-    return path.is_dir() and (path / "train").is_dir() and not (path / "manifest.csv").exists()
+    return path.is_dir() and (path / "train").is_dir()
 
 
 def class_order(names: Sequence[str]) -> list[str]:

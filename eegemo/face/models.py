@@ -10,7 +10,7 @@ Examples
 >>> [row["name"] for row in list_models(with_size=False)]  # doctest: +NORMALIZE_WHITESPACE
 ['convnext', 'deit', 'residual_attention', 'resmasknet', 'resnet18', 'resnet34',
  'vgg', 'vit']
->>> create_model("resnet18", num_classes=7, in_chans=1, img_size=48)  # doctest: +SKIP
+>>> create_model("resnet18", num_classes=7, input_shape=(1, 48, 48))  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ def list_models(with_size: bool = True) -> list[dict]:
     Returns
     -------
     rows : list of dict
-        ``name``, ``family`` (``"face"``), ``description``, ``in_chans``,
-        ``img_size`` and, with ``with_size``, ``params`` and ``macs``; sorted by name.
+        ``name``, ``family`` (``"face"``), ``description``, ``input_shape``,
+        ``num_classes``, what distillation may use (``feature_stages``,
+        ``distill_token``) and, with ``with_size``, ``params`` and ``macs``; sorted by
+        name.
     """
     return list_registered_models("face", with_size=with_size)

@@ -94,7 +94,7 @@ class FacePredictor:
         **kwargs
             Passed to :class:`FacePredictor` (``detector``, ``whole_image``, ``margin``, ``tta``).
         """
-        from ..train.checkpoint import load_model
+        from ..train.checkpoint import input_shape_of, load_model
 
         model, meta = load_model(run_or_checkpoint, device=device)
         modality = meta.get("data", {}).get("modality")
@@ -103,8 +103,8 @@ class FacePredictor:
                 f"{meta.get('path', run_or_checkpoint)}: this model was trained on "
                 f"{modality or 'unknown'} data, not faces"
             )
-        m = meta["model"]
-        return cls(model, meta["classes"], m["img_size"], m["in_chans"], device, **kwargs)
+        in_chans, side, _ = input_shape_of(meta["model"])
+        return cls(model, meta["classes"], side, in_chans, device, **kwargs)
 
     def predict_crops(self, crops: np.ndarray) -> np.ndarray:
         """Class probabilities of face crops.

@@ -95,7 +95,8 @@ def predict_logits_tta(
     device : torch.device
         Where ``model`` lives.
     batch_size : int
-        Images per forward pass (each is expanded to 12 views).
+        Budget of images per forward pass; each batch holds a quarter as many items,
+        each expanded to 12 views.
     crop_fraction, flips
         See :func:`tta_views`.
     indices : sequence of int, optional
@@ -106,17 +107,9 @@ def predict_logits_tta(
     log_probs : ndarray, shape (n, num_classes)
     targets : ndarray, shape (n,)
     """
-    from torch.utils.data import DataLoader, Subset
+    from ..train.trainer import predict_logits
 
-    subset = dataset if indices is None else Subset(dataset, list(indices))
-    loader = DataLoader(subset, batch_size=max(1, batch_size // 4), shuffle=False)
-    was_training = model.training
-    model.eval()
-    out, targets = [], []
-    for x, y in loader:
-        out.append(predict_tta(model, x.to(device), crop_fraction, flips).cpu().numpy())
-        targets.append(np.asarray(y, dtype=np.int64))
-    model.train(was_training)
-    if not out:
-        return np.zeros((0, 0), np.float32), np.zeros(0, np.int64)
-    return np.concatenate(out), np.concatenate(targets)
+    return predict_logits(
+        model, dataset, device, max(1, batch_size // 4), indices=indices,
+        forward=lambda m, x: predict_tta(m, x, crop_fraction, flips),
+    )

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .registry import register_model
+from .registry import register_model, square_image
 
 
 def _init_weights(model: nn.Module) -> None:
@@ -133,45 +133,47 @@ class TopoCNN(nn.Module):
         return self.fc(self.dropout(torch.flatten(x, 1)))
 
 
-def _check_size(name: str, img_size: int) -> None:
-    if img_size < 8:
-        raise ConfigError(f"{name} needs topomaps of at least 8x8 pixels, got {img_size}")
+def _topomap_input(name: str, input_shape: Sequence[int]) -> int:
+    """Bands of a ``(bands, size, size)`` topomap input of at least 8x8 pixels."""
+    bands, size = square_image(name, input_shape)
+    if size < 8:
+        raise ConfigError(f"{name} needs topomaps of at least 8x8 pixels, got {size}")
+    return bands
 
 
 @register_model(
     "topo_resnet",
     family="eeg",
     description="ResNet-18 (torchvision BasicBlock) with a 3x3 stride-1 stem for topomaps",
-    in_chans=5,
-    img_size=32,
+    input_shape=(5, 32, 32),
+    num_classes=2,
+    feature_stages=True,
 )
 def topo_resnet(
     num_classes: int = 2,
-    in_chans: int = 5,
-    img_size: int = 32,
+    input_shape: Sequence[int] = (5, 32, 32),
     width: int = 64,
     layers: Sequence[int] = (2, 2, 2, 2),
     dropout: float = 0.0,
 ) -> TopoResNet:
-    """Build the topomap ResNet (see :class:`TopoResNet`); ``img_size`` only checked."""
-    _check_size("topo_resnet", img_size)
-    return TopoResNet(num_classes, in_chans, width=width, layers=tuple(layers), dropout=dropout)
+    """Build the topomap ResNet (see :class:`TopoResNet`)."""
+    bands = _topomap_input("topo_resnet", input_shape)
+    return TopoResNet(num_classes, bands, width=width, layers=tuple(layers), dropout=dropout)
 
 
 @register_model(
     "topo_cnn",
     family="eeg",
     description="small VGG-style CNN for topomaps (three conv-conv-pool stages)",
-    in_chans=5,
-    img_size=32,
+    input_shape=(5, 32, 32),
+    num_classes=2,
 )
 def topo_cnn(
     num_classes: int = 2,
-    in_chans: int = 5,
-    img_size: int = 32,
+    input_shape: Sequence[int] = (5, 32, 32),
     width: int = 32,
     dropout: float = 0.3,
 ) -> TopoCNN:
-    """Build the small topomap CNN (see :class:`TopoCNN`); ``img_size`` only checked."""
-    _check_size("topo_cnn", img_size)
-    return TopoCNN(num_classes, in_chans, width=width, dropout=dropout)
+    """Build the small topomap CNN (see :class:`TopoCNN`)."""
+    bands = _topomap_input("topo_cnn", input_shape)
+    return TopoCNN(num_classes, bands, width=width, dropout=dropout)

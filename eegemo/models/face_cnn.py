@@ -14,13 +14,14 @@ training on CPU for ResNet-18 and VGG (``benchmarks/fer_cpu.py``, docs/faces.md)
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from ..errors import ConfigError
-from .registry import register_model
+from .registry import register_model, square_image
 
 
 def init_truncated_normal(module: nn.Module) -> None:
@@ -448,59 +449,107 @@ def _channels_last(model: nn.Module) -> nn.Module:
     "vgg",
     family="face",
     description="FER VGG of Khaireddin & Chen (2021): 4x2 conv-BN stages, 3 FC layers",
-    in_chans=1,
-    img_size=48,
+    input_shape=(1, 48, 48),
+    num_classes=7,
+    feature_stages=True,
 )
-def vgg(num_classes: int = 7, in_chans: int = 1, img_size: int = 48, **kwargs) -> FerVGG:
-    """The FER VGG variant (``width``, ``fc_dim``, ``dropout`` adjustable)."""
-    return _channels_last(FerVGG(num_classes, in_chans, img_size, **kwargs))
+def vgg(
+    num_classes: int = 7,
+    input_shape: Sequence[int] = (1, 48, 48),
+    width: int = 64,
+    fc_dim: int = 4096,
+    dropout: float = 0.2,
+) -> FerVGG:
+    """The FER VGG variant (see :class:`FerVGG`)."""
+    in_chans, img_size = square_image("vgg", input_shape)
+    return _channels_last(FerVGG(num_classes, in_chans, img_size, width, fc_dim, dropout))
+
+
+def _resnet(name: str, layers: tuple[int, int, int, int], num_classes: int,
+            input_shape: Sequence[int], width: int, stem_stride: int,
+            dropout: float) -> FaceResNet:
+    in_chans, img_size = square_image(name, input_shape)
+    return _channels_last(
+        FaceResNet(layers, num_classes, in_chans, img_size, width, stem_stride, dropout)
+    )
 
 
 @register_model(
     "resnet18",
     family="face",
     description="ResNet-18 with a 3x3 stride-1 stem for 48x48 faces",
-    in_chans=1,
-    img_size=48,
+    input_shape=(1, 48, 48),
+    num_classes=7,
+    feature_stages=True,
 )
-def resnet18(num_classes: int = 7, in_chans: int = 1, img_size: int = 48, **kwargs) -> FaceResNet:
-    """ResNet-18 (``width``, ``stem_stride``, ``dropout`` adjustable)."""
-    return _channels_last(FaceResNet((2, 2, 2, 2), num_classes, in_chans, img_size, **kwargs))
+def resnet18(
+    num_classes: int = 7,
+    input_shape: Sequence[int] = (1, 48, 48),
+    width: int = 64,
+    stem_stride: int = 1,
+    dropout: float = 0.0,
+) -> FaceResNet:
+    """ResNet-18 (see :class:`FaceResNet`)."""
+    return _resnet("resnet18", (2, 2, 2, 2), num_classes, input_shape, width, stem_stride,
+                   dropout)
 
 
 @register_model(
     "resnet34",
     family="face",
     description="ResNet-34 with a 3x3 stride-1 stem for 48x48 faces",
-    in_chans=1,
-    img_size=48,
+    input_shape=(1, 48, 48),
+    num_classes=7,
+    feature_stages=True,
 )
-def resnet34(num_classes: int = 7, in_chans: int = 1, img_size: int = 48, **kwargs) -> FaceResNet:
-    """ResNet-34 (``width``, ``stem_stride``, ``dropout`` adjustable)."""
-    return _channels_last(FaceResNet((3, 4, 6, 3), num_classes, in_chans, img_size, **kwargs))
+def resnet34(
+    num_classes: int = 7,
+    input_shape: Sequence[int] = (1, 48, 48),
+    width: int = 64,
+    stem_stride: int = 1,
+    dropout: float = 0.0,
+) -> FaceResNet:
+    """ResNet-34 (see :class:`FaceResNet`)."""
+    return _resnet("resnet34", (3, 4, 6, 3), num_classes, input_shape, width, stem_stride,
+                   dropout)
 
 
 @register_model(
     "resmasknet",
     family="face",
     description="Residual Masking Network: ResNet-34 + U-Net masking blocks (width 64 = original)",
-    in_chans=1,
-    img_size=48,
+    input_shape=(1, 48, 48),
+    num_classes=7,
+    feature_stages=True,
 )
-def resmasknet(num_classes: int = 7, in_chans: int = 1, img_size: int = 48, **kwargs) -> ResMaskNet:
-    """Residual Masking Network (``width``, ``stem_stride``, ``dropout`` adjustable)."""
-    return _channels_last(ResMaskNet(num_classes, in_chans, img_size, **kwargs))
+def resmasknet(
+    num_classes: int = 7,
+    input_shape: Sequence[int] = (1, 48, 48),
+    width: int = 32,
+    stem_stride: int = 1,
+    dropout: float = 0.0,
+) -> ResMaskNet:
+    """Residual Masking Network (see :class:`ResMaskNet`)."""
+    in_chans, img_size = square_image("resmasknet", input_shape)
+    return _channels_last(
+        ResMaskNet(num_classes, in_chans, img_size, width, stem_stride, dropout)
+    )
 
 
 @register_model(
     "residual_attention",
     family="face",
     description="Residual Attention Network (Attention-56 layout): trunk + soft mask branches",
-    in_chans=1,
-    img_size=48,
+    input_shape=(1, 48, 48),
+    num_classes=7,
+    feature_stages=True,
 )
 def residual_attention(
-    num_classes: int = 7, in_chans: int = 1, img_size: int = 48, **kwargs
+    num_classes: int = 7,
+    input_shape: Sequence[int] = (1, 48, 48),
+    width: int = 16,
+    dropout: float = 0.0,
 ) -> ResidualAttentionNet:
-    """Residual Attention Network (``width``, ``dropout`` adjustable)."""
-    return _channels_last(ResidualAttentionNet(num_classes, in_chans, img_size, **kwargs))
+    """Residual Attention Network (see :class:`ResidualAttentionNet`)."""
+    in_chans, img_size = square_image("residual_attention", input_shape)
+    return _channels_last(ResidualAttentionNet(num_classes, in_chans, img_size, width, dropout))

@@ -9,10 +9,12 @@ downloaded: every model starts from random weights.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from torch import nn
 
 from ..errors import ConfigError
-from .registry import register_model
+from .registry import register_model, square_image
 
 #: ConvNeXt sizes: (depths, dims) as in timm's ``convnext_<variant>``.
 CONVNEXT_VARIANTS = {
@@ -35,13 +37,12 @@ def _check_patches(img_size: int, patch_size: int) -> None:
     "vit",
     family="face",
     description="ViT-Tiny (timm) with 4x4 patches: 144 tokens per 48x48 face",
-    in_chans=1,
-    img_size=48,
+    input_shape=(1, 48, 48),
+    num_classes=7,
 )
 def vit(
     num_classes: int = 7,
-    in_chans: int = 1,
-    img_size: int = 48,
+    input_shape: Sequence[int] = (1, 48, 48),
     patch_size: int = 4,
     embed_dim: int = 192,
     depth: int = 12,
@@ -53,8 +54,10 @@ def vit(
 
     Parameters
     ----------
-    num_classes, in_chans, img_size : int
-        Output classes, input channels, input height and width.
+    num_classes : int
+        Output classes.
+    input_shape : sequence of int
+        ``(channels, size, size)`` of the input images.
     patch_size : int
         Patch side in pixels (must divide ``img_size``).
     embed_dim, depth, num_heads : int
@@ -70,6 +73,7 @@ def vit(
     """
     from timm.models.vision_transformer import VisionTransformer
 
+    in_chans, img_size = square_image("vit", input_shape)
     _check_patches(img_size, patch_size)
     return VisionTransformer(
         img_size=img_size,
@@ -88,13 +92,13 @@ def vit(
     "deit",
     family="face",
     description="DeiT-Tiny (timm) with distillation token and head, 4x4 patches",
-    in_chans=1,
-    img_size=48,
+    input_shape=(1, 48, 48),
+    num_classes=7,
+    distill_token=True,
 )
 def deit(
     num_classes: int = 7,
-    in_chans: int = 1,
-    img_size: int = 48,
+    input_shape: Sequence[int] = (1, 48, 48),
     patch_size: int = 4,
     embed_dim: int = 192,
     depth: int = 12,
@@ -112,8 +116,10 @@ def deit(
 
     Parameters
     ----------
-    num_classes, in_chans, img_size : int
-        Output classes, input channels, input height and width.
+    num_classes : int
+        Output classes.
+    input_shape : sequence of int
+        ``(channels, size, size)`` of the input images.
     patch_size : int
         Patch side in pixels (must divide ``img_size``).
     embed_dim, depth, num_heads : int
@@ -131,6 +137,7 @@ def deit(
     """
     from timm.models.deit import VisionTransformerDistilled
 
+    in_chans, img_size = square_image("deit", input_shape)
     _check_patches(img_size, patch_size)
     model = VisionTransformerDistilled(
         img_size=img_size,
@@ -151,13 +158,13 @@ def deit(
     "convnext",
     family="face",
     description="ConvNeXt (timm, tiny by default) with a 2x2 patch stem for 48x48 faces",
-    in_chans=1,
-    img_size=48,
+    input_shape=(1, 48, 48),
+    num_classes=7,
+    feature_stages=True,
 )
 def convnext(
     num_classes: int = 7,
-    in_chans: int = 1,
-    img_size: int = 48,
+    input_shape: Sequence[int] = (1, 48, 48),
     variant: str = "tiny",
     patch_size: int = 2,
     drop_path_rate: float = 0.1,
@@ -167,8 +174,10 @@ def convnext(
 
     Parameters
     ----------
-    num_classes, in_chans, img_size : int
-        Output classes, input channels, input height and width.
+    num_classes : int
+        Output classes.
+    input_shape : sequence of int
+        ``(channels, size, size)`` of the input images.
     variant : str
         One of ``atto``, ``femto``, ``pico``, ``nano``, ``tiny`` (depths and widths
         of timm's models of those names).
@@ -186,6 +195,7 @@ def convnext(
     """
     from timm.models.convnext import ConvNeXt
 
+    in_chans, img_size = square_image("convnext", input_shape)
     if variant not in CONVNEXT_VARIANTS:
         raise ConfigError(
             f"convnext variant {variant!r} unknown; choose one of {', '.join(CONVNEXT_VARIANTS)}"

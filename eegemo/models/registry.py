@@ -1,14 +1,18 @@
-"""One contract for every model: ``create_model(name, num_classes, in_chans, img_size)``.
+"""One contract for every model: ``create_model(name, num_classes, input_shape, **kwargs)``.
 
-Architectures register themselves with :func:`register_model`; the registry can
-list them with parameter counts and multiply-accumulate operations (MACs).
+An architecture registers its builder with :func:`register_model`, declaring once
+the input it takes (a shape tuple: ``(channels, height, width)`` for images and
+topomaps, ``(channels, times)`` for raw signal epochs), its default number of
+classes, and what knowledge distillation may ask of it. The registry lists models
+with parameter counts and multiply-accumulate operations (MACs).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import ConfigError
@@ -23,36 +27,100 @@ class ModelEntry:
     name : str
         Registry name, as given to :func:`create_model`.
     builder : callable
-        ``builder(num_classes, in_chans, img_size, **kwargs) -> torch.nn.Module``.
+        ``builder(num_classes, input_shape, **kwargs) -> torch.nn.Module`` mapping
+        ``(N, *input_shape)`` to ``(N, num_classes)`` logits.
     family : str
-        ``"eeg"`` (topomap models) or ``"face"`` (facial-expression zoo).
+        Group shown by ``eegemo models`` (``"eeg"``, ``"face"``, ...).
     description : str
         One line for ``eegemo models``.
-    default_in_chans, default_img_size : int
-        Input used by :func:`list_models` to measure the model.
+    input_shape : tuple of int
+        The input the model is described and measured with (one item, no batch axis).
+    num_classes : int
+        Classes of the model as listed.
+    feature_stages : bool
+        The model exposes ``stages``, a sequence of modules whose outputs are spatial
+        feature maps ``(N, C, H, W)``: attention transfer needs it.
+    distill_token : bool
+        In training mode the model returns ``(class_logits, distillation_logits)``,
+        as DeiT does: hard-label distillation trains the second head on the teacher.
     """
 
     name: str
     builder: Callable[..., Any]
     family: str
     description: str
-    default_in_chans: int
-    default_img_size: int
+    input_shape: tuple[int, ...]
+    num_classes: int
+    feature_stages: bool = False
+    distill_token: bool = False
+
+    def options(self) -> list[str]:
+        """Names of the architecture options the builder takes besides the input."""
+        params = inspect.signature(self.builder).parameters.values()
+        return [p.name for p in params if p.name not in ("num_classes", "input_shape")
+                and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+    def takes_any_option(self) -> bool:
+        """Whether the builder passes unnamed options on (``**kwargs``)."""
+        params = inspect.signature(self.builder).parameters.values()
+        return any(p.kind == p.VAR_KEYWORD for p in params)
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
 
 
 def register_model(
-    name: str, *, family: str, description: str, in_chans: int, img_size: int
+    name: str,
+    *,
+    family: str,
+    description: str,
+    input_shape: Sequence[int],
+    num_classes: int,
+    feature_stages: bool = False,
+    distill_token: bool = False,
 ) -> Callable:
-    """Decorator registering a model builder under ``name``."""
+    """Decorator registering a model builder under ``name``.
+
+    Parameters
+    ----------
+    name : str
+        Registry name; registering a name twice is refused.
+    family, description, input_shape, num_classes, feature_stages, distill_token
+        See :class:`ModelEntry`.
+
+    Raises
+    ------
+    ValueError
+        When ``name`` is already registered.
+    """
+    shape = tuple(int(n) for n in input_shape)
 
     def deco(fn: Callable) -> Callable:
-        _REGISTRY[name] = ModelEntry(name, fn, family, description, in_chans, img_size)
+        if name in _REGISTRY:
+            raise ValueError(
+                f"model {name!r} is already registered (by {_REGISTRY[name].builder.__module__})"
+            )
+        _REGISTRY[name] = ModelEntry(name, fn, family, description, shape, int(num_classes),
+                                     feature_stages, distill_token)
         return fn
 
     return deco
+
+
+def square_image(name: str, input_shape: Sequence[int]) -> tuple[int, int]:
+    """Channels and side of a square image input, for builders that need one.
+
+    Raises
+    ------
+    ConfigError
+        When ``input_shape`` is not ``(channels, size, size)``.
+    """
+    shape = tuple(input_shape)
+    if len(shape) != 3 or shape[1] != shape[2]:
+        raise ConfigError(
+            f"model {name!r} takes square images (channels, size, size), got input {shape}"
+        )
+    return int(shape[0]), int(shape[1])
 
 
 def _ensure_loaded() -> None:
@@ -78,7 +146,10 @@ def get_entry(name: str) -> ModelEntry:
 
 
 def create_model(
-    name: str, num_classes: int = 7, in_chans: int = 1, img_size: int = 48, **kwargs: Any
+    name: str,
+    num_classes: int | None = None,
+    input_shape: Sequence[int] | None = None,
+    **kwargs: Any,
 ):
     """Build a registered model.
 
@@ -86,38 +157,53 @@ def create_model(
     ----------
     name : str
         Registry name (see :func:`list_models`).
-    num_classes : int
-        Number of output classes.
-    in_chans : int
-        Input channels (1 for grayscale faces, number of bands for topomaps).
-    img_size : int
-        Input height and width in pixels.
+    num_classes : int, optional
+        Number of output classes (default: the entry's).
+    input_shape : sequence of int, optional
+        Shape of one input item without the batch axis, e.g. ``(5, 32, 32)`` for
+        five-band topomaps or ``(1, 48, 48)`` for grayscale faces (default: the
+        entry's).
     **kwargs
-        Architecture-specific options (width, depth, drop_path_rate, ...).
+        Architecture options (width, depth, drop_path_rate, ...); an option the
+        builder does not take is a ``ConfigError`` listing those it does.
 
     Returns
     -------
     model : torch.nn.Module
-        Maps ``(N, in_chans, img_size, img_size)`` to ``(N, num_classes)`` logits.
+        Maps ``(N, *input_shape)`` to ``(N, num_classes)`` logits.
     """
     entry = get_entry(name)
-    try:
-        return entry.builder(
-            num_classes=num_classes, in_chans=in_chans, img_size=img_size, **kwargs
-        )
-    except TypeError as exc:
-        raise ConfigError(f"model {name!r}: {exc}") from None
+    if not entry.takes_any_option():
+        unknown = sorted(set(kwargs) - set(entry.options()))
+        if unknown:
+            raise ConfigError(
+                f"model {name!r}: unknown option(s) {', '.join(unknown)} "
+                f"(options: {', '.join(entry.options()) or 'none'})"
+            )
+    return entry.builder(
+        num_classes=entry.num_classes if num_classes is None else int(num_classes),
+        input_shape=entry.input_shape if input_shape is None else tuple(input_shape),
+        **kwargs,
+    )
 
 
-def count_macs(model, in_chans: int, img_size: int) -> int:
-    """Multiply-accumulates of one forward pass on a single image (conv, linear, attention)."""
+def count_macs(model, input_shape: Sequence[int]) -> int:
+    """Multiply-accumulates of one forward pass on a single item (convolutions, linear layers).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model.
+    input_shape : sequence of int
+        One item's shape, without the batch axis.
+    """
     import torch
 
     total = 0
 
     def conv_hook(mod, inp, out):
         nonlocal total
-        kernel = mod.weight[0].numel()  # in_chans/groups * kh * kw
+        kernel = mod.weight[0].numel()  # in_channels/groups * kernel size
         total += kernel * out.numel()
 
     def linear_hook(mod, inp, out):
@@ -126,14 +212,14 @@ def count_macs(model, in_chans: int, img_size: int) -> int:
 
     hooks = []
     for m in model.modules():
-        if isinstance(m, torch.nn.Conv2d):
+        if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d)):
             hooks.append(m.register_forward_hook(conv_hook))
         elif isinstance(m, torch.nn.Linear):
             hooks.append(m.register_forward_hook(linear_hook))
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        model(torch.zeros(1, in_chans, img_size, img_size))
+        model(torch.zeros(1, *input_shape))
     model.train(was_training)
     for h in hooks:
         h.remove()
@@ -153,8 +239,9 @@ def list_models(family: str | None = None, with_size: bool = False) -> list[dict
     Returns
     -------
     rows : list of dict
-        ``name``, ``family``, ``description``, ``in_chans``, ``img_size`` and, with
-        ``with_size``, ``params`` and ``macs``.
+        ``name``, ``family``, ``description``, ``input_shape``, ``num_classes``,
+        ``feature_stages``, ``distill_token`` and, with ``with_size``, ``params`` and
+        ``macs``.
     """
     rows = []
     for name in model_names(family):
@@ -163,13 +250,14 @@ def list_models(family: str | None = None, with_size: bool = False) -> list[dict
             "name": name,
             "family": e.family,
             "description": e.description,
-            "in_chans": e.default_in_chans,
-            "img_size": e.default_img_size,
+            "input_shape": list(e.input_shape),
+            "num_classes": e.num_classes,
+            "feature_stages": e.feature_stages,
+            "distill_token": e.distill_token,
         }
         if with_size:
-            num_classes = 7 if e.family == "face" else 2
-            model = create_model(name, num_classes, e.default_in_chans, e.default_img_size)
+            model = create_model(name)
             row["params"] = sum(p.numel() for p in model.parameters())
-            row["macs"] = count_macs(model, e.default_in_chans, e.default_img_size)
+            row["macs"] = count_macs(model, e.input_shape)
         rows.append(row)
     return rows

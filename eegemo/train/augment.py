@@ -95,7 +95,7 @@ class AugmentConfig:
         ]
         for ok, message in checks:
             if not ok:
-                raise ValueError(message)
+                raise ConfigError(message)
 
 
 def build_batch_augment(

@@ -9,6 +9,7 @@ the resolved config, the optimiser/scheduler states and random-number states for
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +130,42 @@ def load_checkpoint(run_or_checkpoint: str | Path, which: str = "best") -> dict:
     return ckpt
 
 
+def describe_model(config: Any, input_shape: Sequence[int], num_classes: int) -> dict:
+    """The ``model`` entry of a checkpoint: what :func:`build_model_from_meta` rebuilds.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        Supplies the registry name (``model``) and options (``model_kwargs``).
+    input_shape : sequence of int
+        One input item's shape, without the batch axis.
+    num_classes : int
+        Number of classes.
+
+    Returns
+    -------
+    meta : dict
+        ``name``, ``kwargs``, ``input_shape`` (list) and ``num_classes``.
+    """
+    return {
+        "name": config.model,
+        "kwargs": dict(config.model_kwargs),
+        "input_shape": [int(n) for n in input_shape],
+        "num_classes": int(num_classes),
+    }
+
+
+def input_shape_of(model_meta: dict) -> tuple[int, ...]:
+    """The input shape recorded in a checkpoint's ``model`` entry.
+
+    Checkpoints of eegemo 0.1 recorded square images as ``in_chans`` and ``img_size``.
+    """
+    if "input_shape" in model_meta:
+        return tuple(int(n) for n in model_meta["input_shape"])
+    side = int(model_meta["img_size"])
+    return (int(model_meta["in_chans"]), side, side)
+
+
 def build_model_from_meta(model_meta: dict):
     """Build (untrained) the model described by a checkpoint's ``model`` entry."""
     from ..models import create_model
@@ -136,8 +173,7 @@ def build_model_from_meta(model_meta: dict):
     return create_model(
         model_meta["name"],
         num_classes=model_meta["num_classes"],
-        in_chans=model_meta["in_chans"],
-        img_size=model_meta["img_size"],
+        input_shape=input_shape_of(model_meta),
         **model_meta.get("kwargs", {}),
     )
 
@@ -157,9 +193,9 @@ def load_model(run_or_checkpoint: str | Path, device: Any = "cpu") -> tuple[Any,
     model : torch.nn.Module
         In eval mode on ``device``.
     meta : dict
-        Everything in the checkpoint except the training states: ``model`` (name,
-        kwargs, in_chans, img_size, num_classes), ``classes``, ``data`` (modality and
-        normalisation), ``config``, ``epoch``, ``best`` and ``path``.
+        Everything in the checkpoint except the training states: ``model`` (see
+        :func:`describe_model`), ``classes``, ``data`` (modality and normalisation),
+        ``config``, ``epoch``, ``best`` and ``path``.
     """
     ckpt = load_checkpoint(run_or_checkpoint)
     model = build_model_from_meta(ckpt["model"])

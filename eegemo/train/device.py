@@ -135,11 +135,22 @@ def init_distributed(device_name: str = "auto") -> DistContext:
     return ctx
 
 
-def shutdown_distributed() -> None:
-    """Leave the process group if one was joined."""
+def shutdown_distributed(wait: bool = True) -> None:
+    """Leave the process group if one was joined.
+
+    Parameters
+    ----------
+    wait : bool
+        First wait until every process gets here. Without it a process that
+        finishes first (rank 0 still writing its report) tears the gloo transport
+        down under the others, which then abort; after an error, when the others
+        may never arrive, pass False.
+    """
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
+        if wait:
+            dist.barrier()
         dist.destroy_process_group()
 
 

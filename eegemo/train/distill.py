@@ -60,13 +60,13 @@ class DistillConfig:
 
     def __post_init__(self) -> None:
         if self.generations < 1:
-            raise ValueError(f"generations must be at least 1, got {self.generations}")
+            raise ConfigError(f"generations: expected at least 1, got {self.generations}")
         if self.temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {self.temperature}")
+            raise ConfigError(f"temperature: expected > 0, got {self.temperature}")
         if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
+            raise ConfigError(f"alpha: expected in [0, 1], got {self.alpha}")
         if self.attention_beta < 0:
-            raise ValueError(f"attention_beta must be >= 0, got {self.attention_beta}")
+            raise ConfigError(f"attention_beta: expected >= 0, got {self.attention_beta}")
 
 
 @dataclasses.dataclass
@@ -85,7 +85,8 @@ class StageFeatures:
     Parameters
     ----------
     model : torch.nn.Module
-        A CNN with a ``stages`` attribute (sequence of modules).
+        A model registered with ``feature_stages=True``: its ``stages`` attribute is a
+        sequence of modules producing ``(N, C, H, W)`` feature maps.
     role : str
         ``"student"`` or ``"teacher"``, for error messages.
     record_in_eval : bool
@@ -96,8 +97,8 @@ class StageFeatures:
         stages = getattr(model, "stages", None)
         if stages is None or len(stages) == 0:
             raise ConfigError(
-                f"attention transfer needs CNNs exposing `stages`; the {role} "
-                f"({type(model).__name__}) has none (vit and deit have no spatial stages)"
+                f"attention transfer needs a model with feature stages; the {role} "
+                f"({type(model).__name__}) has no `stages`"
             )
         self.features: list = [None] * len(stages)
         self.record_in_eval = record_in_eval
@@ -258,6 +259,18 @@ class DistillationLoss:
 # ------------------------------------------------------------------- repeated distillation
 
 
+def _check_feature_stages(name: str, role: str) -> None:
+    """Refuse attention transfer for a model that does not declare spatial stages."""
+    from ..models import get_entry, model_names
+
+    if not get_entry(name).feature_stages:
+        able = [n for n in model_names() if get_entry(n).feature_stages]
+        raise ConfigError(
+            f"distill.attention_beta > 0 needs models that declare feature stages; the {role} "
+            f"{name!r} does not (models that do: {', '.join(able)})"
+        )
+
+
 def _val_metrics(model, dataset, classes: Sequence[str], device, batch_size: int) -> dict:
     from .metrics import classification_metrics
     from .trainer import predict_logits
@@ -328,7 +341,7 @@ def distill_run(
         One per model: ``role``, ``model``, ``run``, ``best_epoch``, ``n`` and the
         validation ``accuracy``, ``balanced_accuracy``, ``macro_f1``.
     """
-    from .checkpoint import build_model_from_meta, load_model
+    from .checkpoint import build_model_from_meta, describe_model, input_shape_of, load_model
     from .data import load_datasets
     from .device import resolve_device
     from .trainer import Trainer, build_criterion, dataset_targets
@@ -350,27 +363,22 @@ def distill_run(
             f"{teacher}: the teacher's classes {teacher_meta['classes']} differ from the data's "
             f"{bundle.classes}"
         )
-    x0 = bundle.train[0][0]
-    student_meta = {
-        "name": config.model,
-        "kwargs": dict(config.model_kwargs),
-        "in_chans": int(x0.shape[0]),
-        "img_size": int(x0.shape[1]),
-        "num_classes": len(bundle.classes),
-    }
-    t_model = teacher_meta["model"]
-    teacher_input = (t_model["in_chans"], t_model["img_size"])
-    data_input = (student_meta["in_chans"], student_meta["img_size"])
+    student_meta = describe_model(config, tuple(bundle.train[0][0].shape), len(bundle.classes))
+    teacher_input = input_shape_of(teacher_meta["model"])
+    data_input = input_shape_of(student_meta)
     if teacher_input != data_input:
         raise EegemoError(
-            f"{teacher}: the teacher takes {teacher_input[0]} channel(s) of "
-            f"{teacher_input[1]}px but the data give {data_input[0]} of {data_input[1]}px"
+            f"{teacher}: the teacher takes inputs of shape {teacher_input} but the data give "
+            f"{data_input}"
         )
+    if config.distill.attention_beta > 0:
+        _check_feature_stages(teacher_meta["model"]["name"], "teacher")
+        _check_feature_stages(config.model, "student")
     out.mkdir(parents=True, exist_ok=True)
     teacher_val = _val_metrics(
         teacher_model, bundle.val, bundle.classes, device, config.eval_batch_size
     )
-    rows = [_row("teacher", t_model["name"], str(teacher), teacher_val,
+    rows = [_row("teacher", teacher_meta["model"]["name"], str(teacher), teacher_val,
                  teacher_meta.get("best", {}).get("epoch"))]
     common = dict(data_meta=bundle.meta, progress=progress)
 

@@ -11,14 +11,14 @@ model on data it has never seen.
 from __future__ import annotations
 
 import json
-import platform
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
 from ..atomic import atomic_open, write_json
 from ..config import dumps_toml, to_dict
+from ..environment import versions
 from ..errors import EegemoError
+from .modality import SubjectSplit
 from .settings import TrainConfig
 
 SUMMARY_METRICS = ("balanced_accuracy", "macro_f1", "accuracy")
@@ -35,16 +35,12 @@ def check_run_folder(out: Path, resume: bool) -> None:
         )
 
 
-def _run_info(data: Path, cv: str | int | None, description: dict) -> dict:
-    import torch
-
+def _run_info(data: Path, fold: bool, description: dict) -> dict:
     return {
         "data": str(data.resolve()),
-        "cv": cv,
+        "cross_validation_fold": fold,
         "splits": description,
-        "eegemo": __version__,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
+        "versions": versions("torch", "numpy"),
     }
 
 
@@ -62,13 +58,14 @@ def train_run(
     Parameters
     ----------
     data : path-like
-        Preprocessed EEG folder (``manifest.csv``) or FER2013 folder/CSV.
+        Data of a registered modality (a preprocessed EEG folder, FER2013, ...).
     out : path-like
         Run folder (created; an existing run is only continued with ``resume``).
     config : TrainConfig
         Resolved configuration.
     cv : "loso", int or None
-        Cross-validation by subject (EEG only); None trains a single model.
+        Cross-validation by subject (data whose modality knows subjects); None
+        trains a single model.
     resume : bool
         Continue a killed run from its last checkpoint (finished folds are kept).
     progress : bool
@@ -94,23 +91,63 @@ def train_run(
 
             dist.barrier()
         if cv is None:
-            return _train_single(data, out, config, resume, progress, callbacks, ctx)
-        return _cross_validate(data, out, config, cv, resume, progress, callbacks, ctx)
-    finally:
-        shutdown_distributed()
+            summary = _train_single(data, out, config, resume, progress, callbacks)
+        else:
+            summary = _cross_validate(data, out, config, cv, resume, progress, callbacks, ctx)
+    except BaseException:
+        shutdown_distributed(wait=False)
+        raise
+    shutdown_distributed()
+    return summary
 
 
-def _train_single(data, out, config, resume, progress, callbacks, ctx) -> dict:
+def train_on_split(
+    data: str | Path,
+    out: str | Path | None,
+    config: TrainConfig,
+    split: SubjectSplit | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    callbacks=(),
+):
+    """Train one model on ``data`` (optionally on given subjects) and report on its sets.
+
+    Parameters
+    ----------
+    data : path-like
+        Data of a registered modality.
+    out : path-like or None
+        Run folder (None: write nothing).
+    config : TrainConfig
+        Resolved configuration.
+    split : SubjectSplit, optional
+        Training, validation and test subjects (a cross-validation fold); by
+        default the modality's own split.
+    resume, progress, callbacks
+        As for :func:`train_run`.
+
+    Returns
+    -------
+    result : FitResult
+        With ``report`` holding the metrics of ``val`` and, with test subjects, ``test``.
+    bundle : DataBundle
+        The datasets used.
+    """
     from .data import load_datasets
     from .trainer import Trainer
 
-    bundle = load_datasets(data, config)
-    if ctx.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "run.json", _run_info(data, None, bundle.description))
+    bundle = load_datasets(data, config, split)
     trainer = Trainer(config, bundle.train, bundle.val, bundle.classes, out,
                       data_meta=bundle.meta, callbacks=callbacks, progress=progress)
-    result = trainer.fit(resume=resume)
+    if out is not None and trainer.writes:
+        write_json(Path(out) / "run.json",
+                   _run_info(Path(data), split is not None, bundle.description))
+    report_sets = {"test": bundle.test} if bundle.test is not None else {}
+    return trainer.fit(resume=resume, report_sets=report_sets), bundle
+
+
+def _train_single(data, out, config, resume, progress, callbacks) -> dict:
+    result, bundle = train_on_split(data, out, config, None, resume, progress, callbacks)
     return {
         "run_dir": str(out),
         "best_epoch": result.best_epoch,
@@ -123,41 +160,34 @@ def _train_single(data, out, config, resume, progress, callbacks, ctx) -> dict:
 
 
 def _cross_validate(data, out, config, cv, resume, progress, callbacks, ctx) -> dict:
-    from .data import is_topomap_data, read_manifest, subject_folds, subject_split, topomap_bundle
+    from .data import cross_validation_splits
     from .metrics import summarize
-    from .trainer import Trainer
+    from .modality import modality_for
 
-    if not is_topomap_data(data):
-        raise EegemoError(f"{data}: --cv splits by subject and needs preprocessed EEG "
-                          "(a folder with manifest.csv)")
-    manifest = read_manifest(data)
-    folds = subject_folds(manifest.subjects, cv, config.seed)
+    modality = modality_for(data)
+    if modality.subjects is None:
+        raise EegemoError(f"{data}: --cv splits by subject, and {modality.description} "
+                          "carry no subjects")
+    splits = cross_validation_splits(modality.subjects(data), cv, config.data.val_fraction,
+                                     config.seed)
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
         with atomic_open(out / "config.toml", "w", encoding="utf-8") as fh:
             fh.write(dumps_toml(to_dict(config)))
     rows = []
-    for k, test_subjects in enumerate(folds, start=1):
+    for k, split in enumerate(splits, start=1):
         fold_dir = out / f"fold-{k:02d}"
         finished = fold_dir / "report" / "metrics.json"
         if resume and finished.is_file():
             test = json.loads(finished.read_text(encoding="utf-8"))["splits"]["test"]
         else:
-            held_out = set(test_subjects)
-            rest = [s for s in manifest.subjects if s not in held_out]
-            train_s, val_s = subject_split(rest, config.data.val_fraction, config.seed)
-            bundle = topomap_bundle(manifest, train_s, val_s, config.data.normalization,
-                                    test_subjects, classes=None)
-            if ctx.is_main:
-                fold_dir.mkdir(parents=True, exist_ok=True)
-                write_json(fold_dir / "run.json", _run_info(data, cv, bundle.description))
-                if progress:
-                    print(f"fold {k}/{len(folds)}: test subjects {', '.join(test_subjects)}",
-                          flush=True)
-            trainer = Trainer(config, bundle.train, bundle.val, bundle.classes, fold_dir,
-                              data_meta=bundle.meta, callbacks=callbacks, progress=progress)
-            test = trainer.fit(resume=resume, report_sets={"test": bundle.test}).report["test"]
-        row = {"fold": k, "test_subjects": list(test_subjects), "n": test["n"]}
+            if ctx.is_main and progress:
+                print(f"fold {k}/{len(splits)}: test subjects {', '.join(split.test)}",
+                      flush=True)
+            result, _ = train_on_split(data, fold_dir, config, split, resume, progress,
+                                       callbacks)
+            test = result.report["test"]
+        row = {"fold": k, "test_subjects": list(split.test), "n": test["n"]}
         row.update({m: test[m] for m in SUMMARY_METRICS})
         rows.append(row)
         if ctx.is_main and progress:
@@ -208,17 +238,18 @@ def evaluate_checkpoint(
     run_or_checkpoint : path-like
         Run folder (its best checkpoint) or ``.pt`` file.
     data : path-like
-        Preprocessed EEG folder (normalised as in training; with subject-wise
-        normalisation each new subject's own statistics are used) or face data.
+        Data of the model's modality, prepared as in training (an EEG folder with
+        subject-wise normalisation uses each new subject's own statistics).
     split : str, optional
-        Face CSV usage or split folder.
+        A named part of the data (face data: CSV usage or split folder).
     device : str
         ``auto``, ``cpu``, ``cuda`` or ``mps``.
     batch_size : int
         Evaluation batch size.
     tta : bool
-        Also score test-time augmentation (flips and crops, :mod:`eegemo.face.tta`),
-        reported separately under ``tta``; the top-level metrics stay plain.
+        Also score test-time augmentation where the model's modality defines it
+        (faces: flips and crops), reported separately under ``tta``; the top-level
+        metrics stay plain. Asked for on another modality it is an error.
 
     Returns
     -------
@@ -231,19 +262,24 @@ def evaluate_checkpoint(
     from .data import load_eval_dataset
     from .device import resolve_device
     from .metrics import classification_metrics
+    from .modality import modality_of
     from .trainer import predict_logits
 
     dev = resolve_device(device)
     model, meta = load_model(run_or_checkpoint, device=dev)
+    modality = modality_of(meta)
+    if tta and "tta" not in modality.eval_extras:
+        raise EegemoError(
+            f"{meta['path']}: test-time augmentation is not defined for {modality.description} "
+            f"(a {modality.name} model); evaluate without --tta"
+        )
     dataset = load_eval_dataset(data, meta, split)
     if len(dataset) == 0:
         raise EegemoError(f"{data}: no items to evaluate")
     logits, targets = predict_logits(model, dataset, dev, batch_size)
     metrics = classification_metrics(targets, logits.argmax(axis=1), meta["classes"])
     if tta:
-        from ..face.tta import predict_logits_tta
-
-        log_probs, _ = predict_logits_tta(model, dataset, dev, batch_size)
+        log_probs, _ = modality.eval_extras["tta"](model, dataset, dev, batch_size)
         metrics["tta"] = classification_metrics(targets, log_probs.argmax(axis=1),
                                                 meta["classes"])
     metrics["checkpoint"] = meta["path"]

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_open, atomic_path, write_json
+from ..atomic import atomic_path, write_json
+from ..htmlreport import (
+    Block,
+    Cards,
+    Document,
+    Image,
+    KeyValues,
+    Paragraph,
+    Section,
+    Table,
+    format_value,
+)
 
 #: Split whose metrics are copied to the top level of ``metrics.json``, first present wins.
 PRIMARY_SPLITS = ("test", "val")
@@ -25,6 +35,7 @@ def plot_learning_curves(history: Sequence[dict], path: str | Path) -> None:
         Destination ``.png``.
     """
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [r["epoch"] for r in history]
     fig = Figure(figsize=(10, 4), layout="constrained")
@@ -49,6 +60,8 @@ def plot_learning_curves(history: Sequence[dict], path: str | Path) -> None:
         ax_metric.axvline(best[-1], color="grey", ls="--", lw=1, label="best epoch")
     ax_metric.set(xlabel="epoch", ylabel="score", title="Metrics", ylim=(0, 1.02))
     ax_metric.legend(fontsize=8)
+    for ax in (ax_loss, ax_metric):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
 
@@ -78,82 +91,39 @@ def plot_confusion(cm: Sequence[Sequence[int]], classes: Sequence[str], path: st
         fig.savefig(tmp, dpi=110, format="png")
 
 
-def _markdown(results: dict, info: dict) -> str:
-    lines = ["# Training report", ""]
+def _document(report_dir: Path, has_curves: bool, results: dict, info: dict) -> Document:
     model = info.get("model", {})
-    lines += [
-        f"- model: `{model.get('name')}` {model.get('kwargs') or ''} "
-        f"(input {model.get('in_chans')}x{model.get('img_size')}x{model.get('img_size')}, "
-        f"{model.get('num_classes')} classes)",
-        f"- epochs run: {info.get('epochs_run')}, best epoch: {info.get('best_epoch')} "
-        f"(monitor: validation {info.get('monitor')})",
-        f"- training items: {info.get('n_train')}, device: {info.get('device')}, "
-        f"processes: {info.get('world_size')}",
-        "",
-        "![learning curves](learning_curves.png)",
-        "",
-    ]
+    shape = " x ".join(str(n) for n in model.get("input_shape", ()))
+    kwargs = f" ({format_value(model['kwargs'])})" if model.get("kwargs") else ""
+    monitor = str(info.get("monitor")).replace("_", " ")
+    blocks: list[Block] = [KeyValues([
+        ("model", f"`{model.get('name')}`{kwargs}, input {shape}, "
+                  f"{model.get('num_classes')} classes"),
+        ("epochs run", info.get("epochs_run")),
+        ("best epoch", f"{info.get('best_epoch')} (monitor: validation {monitor})"),
+        ("training items", info.get("n_train")),
+        ("device", f"{info.get('device')}, {info.get('world_size')} process(es)"),
+    ])]
+    if has_curves:
+        blocks.append(Image(report_dir / "learning_curves.png",
+                            "Learning curves: loss and metrics per epoch (the dashed line marks "
+                            "the best epoch)."))
     if not results:
-        lines.append("No held-out split to report (trained without validation).")
-    for split, m in results.items():
-        lines += [
-            f"## {split} (n = {m['n']})",
-            "",
-            "| accuracy | balanced accuracy | macro-F1 |",
-            "|---:|---:|---:|",
-            f"| {m['accuracy']:.4f} | {m['balanced_accuracy']:.4f} | {m['macro_f1']:.4f} |",
-            "",
-            "| class | precision | recall | F1 | support |",
-            "|---|---:|---:|---:|---:|",
-        ]
-        for name, c in m["per_class"].items():
-            lines.append(
-                f"| {name} | {c['precision']:.4f} | {c['recall']:.4f} | {c['f1']:.4f} "
-                f"| {c['support']} |"
-            )
-        lines += ["", f"![confusion matrix ({split})](confusion_{split}.png)", ""]
-    return "\n".join(lines) + "\n"
-
-
-def _html(markdown_text: str) -> str:
-    """A small, dependency-free rendering of the report's Markdown subset."""
-    body, table = [], []
-
-    def flush_table() -> None:
-        if not table:
-            return
-        rows = [r.strip("|").split("|") for r in table if not set(r) <= set("|-: ")]
-        out = ["<table>"]
-        for i, row in enumerate(rows):
-            tag = "th" if i == 0 else "td"
-            out.append("<tr>" + "".join(f"<{tag}>{html.escape(c.strip())}</{tag}>"
-                                        for c in row) + "</tr>")
-        out.append("</table>")
-        body.append("\n".join(out))
-        table.clear()
-
-    for line in markdown_text.splitlines():
-        if line.startswith("|"):
-            table.append(line)
-            continue
-        flush_table()
-        if line.startswith("# "):
-            body.append(f"<h1>{html.escape(line[2:])}</h1>")
-        elif line.startswith("## "):
-            body.append(f"<h2>{html.escape(line[3:])}</h2>")
-        elif line.startswith("!["):
-            alt, src = line[2:].split("](", 1)
-            body.append(f'<p><img src="{html.escape(src.rstrip(")"))}" alt="{html.escape(alt)}"'
-                        ' style="max-width:100%"></p>')
-        elif line.startswith("- "):
-            body.append(f"<p>{html.escape(line[2:]).replace('`', '')}</p>")
-        elif line.strip():
-            body.append(f"<p>{html.escape(line)}</p>")
-    flush_table()
-    style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}"
-             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .7em}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>Training report</title>"
-            f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+        blocks.append(Paragraph("No held-out split to report (trained without validation)."))
+    sections = [
+        Section(f"{split} (n = {m['n']})", [
+            Cards([("balanced accuracy", m["balanced_accuracy"]), ("accuracy", m["accuracy"]),
+                   ("macro-F1", m["macro_f1"])], float_format=".4f"),
+            Table(("class", "precision", "recall", "F1", "support"),
+                  [(name, c["precision"], c["recall"], c["f1"], c["support"])
+                   for name, c in m["per_class"].items()], float_format=".4f"),
+            Image(report_dir / f"confusion_{split}.png",
+                  f"Confusion matrix ({split}): colour is the fraction of the true class, "
+                  "numbers are counts."),
+        ])
+        for split, m in results.items()
+    ]
+    return Document("Training report", blocks=blocks, sections=sections)
 
 
 def write_report(report_dir: str | Path, history: Sequence[dict], results: dict,
@@ -191,9 +161,6 @@ def write_report(report_dir: str | Path, history: Sequence[dict], results: dict,
         for key in ("accuracy", "balanced_accuracy", "macro_f1", "n"):
             summary[key] = results[primary][key]
     write_json(report_dir / "metrics.json", summary)
-    text = _markdown(results, info)
-    with atomic_open(report_dir / "report.md", "w", encoding="utf-8") as fh:
-        fh.write(text)
-    with atomic_open(report_dir / "report.html", "w", encoding="utf-8") as fh:
-        fh.write(_html(text))
-    return report_dir / "report.md"
+    document = _document(report_dir, bool(history), results, info)
+    document.write_html(report_dir / "report.html")
+    return document.write_markdown(report_dir / "report.md")

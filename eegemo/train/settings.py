@@ -1,16 +1,22 @@
 """The training configuration schema (``eegemo train --config FILE --set key=value``).
 
-Every key has a default chosen for band-power topomaps (``pipelines/train-topomap.toml``
-restates them); face recipes in ``pipelines/fer-*.toml`` override what they need.
+The core keys (model, optimiser, schedule, ...) are defined here; each modality
+adds its own section (``[eeg]``, ``[face]``, ...) through its
+:class:`~eegemo.train.modality.Modality` ``config``, loaded into
+``TrainConfig.sections`` by :func:`load_train_config`. Defaults suit band-power
+topomaps (``pipelines/train-topomap.toml`` restates them); face recipes in
+``pipelines/fer-*.toml`` override what they need.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TypeVar
 
-from ..config import option
-from ..face.data import FaceDataConfig
+from ..config import load_config, option
+from ..errors import ConfigError
 from .augment import AugmentConfig
 
 #: Validation metrics that can drive early stopping, model selection and plateau schedules.
@@ -68,15 +74,8 @@ class DataConfig:
 
     val_fraction: float = option(
         0.2,
-        "EEG: fraction of training subjects held out (whole subjects) for model selection; "
-        "0 = no validation, the last epoch is kept",
-    )
-    normalization: str = option(
-        "subject",
-        "EEG: 'subject' standardises each pixel of each band with the subject's own mean and "
-        "spread (no labels needed, also applied to new subjects); 'global' uses per-band "
-        "statistics of the training subjects; 'none' leaves the values as they are",
-        choices=("subject", "global", "none"),
+        "data split by subject: fraction of the training subjects held out (whole subjects) "
+        "for model selection; 0 = no validation, the last epoch is kept",
     )
     num_workers: int = option(0, "DataLoader worker processes (0 = load in the main process)")
 
@@ -120,16 +119,54 @@ class TrainConfig:
     early_stopping: EarlyStoppingConfig = option(EarlyStoppingConfig(), "model selection")
     data: DataConfig = option(DataConfig(), "data reading, splitting and normalisation")
     augment: AugmentConfig = option(AugmentConfig(), "batch augmentations")
-    face: FaceDataConfig = option(FaceDataConfig(), "face data: image size, splits, cache")
+    sections: dict[str, Any] = option(
+        {}, "each modality's own section ([eeg], [face], ...), validated by the modality"
+    )
 
     def __post_init__(self) -> None:
         if self.time_limit_min < 0:
-            raise ValueError(f"time_limit_min must be >= 0, got {self.time_limit_min}")
+            raise ConfigError(f"time_limit_min: expected >= 0, got {self.time_limit_min}")
         if self.epochs < 1:
-            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
-        if self.batch_size < 1 or self.eval_batch_size < 1:
-            raise ValueError("batch_size and eval_batch_size must be at least 1")
+            raise ConfigError(f"epochs: expected at least 1, got {self.epochs}")
+        for key in ("batch_size", "eval_batch_size"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{key}: expected at least 1, got {getattr(self, key)}")
         if not 0.0 <= self.data.val_fraction < 1.0:
-            raise ValueError(f"data.val_fraction must be in [0, 1), got {self.data.val_fraction}")
+            raise ConfigError(
+                f"data.val_fraction: expected a value in [0, 1), got {self.data.val_fraction}"
+            )
         if not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+            raise ConfigError(
+                f"label_smoothing: expected a value in [0, 1), got {self.label_smoothing}"
+            )
+
+
+T = TypeVar("T", bound=TrainConfig)
+
+
+def load_train_config(
+    path: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    cls: type[T] = TrainConfig,
+) -> T:
+    """Read a training configuration with every registered modality's section.
+
+    Parameters
+    ----------
+    path : path-like | None
+        TOML recipe (``pipelines/train-topomap.toml``, ``pipelines/fer-cpu.toml``...);
+        None starts from the defaults.
+    overrides : sequence of str
+        ``key=value`` strings (``--set``), e.g. ``"optimizer.lr=3e-4"`` or
+        ``"face.img_size=64"``.
+    cls : type
+        The schema: :class:`TrainConfig` or an extension of it (distillation).
+
+    Returns
+    -------
+    config : TrainConfig
+        Validated; ``config.sections`` holds every modality's section.
+    """
+    from .modality import modality_sections
+
+    return load_config(cls, path, overrides, sections=modality_sections())

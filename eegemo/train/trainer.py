@@ -1,4 +1,4 @@
-"""One training loop for every modality (EEG topomaps, faces) and every registered model.
+"""One training loop for every modality and every registered model.
 
 :class:`Trainer` takes a :class:`~eegemo.train.settings.TrainConfig`, a training and
 a validation dataset, and writes a self-contained run folder::
@@ -9,7 +9,8 @@ a validation dataset, and writes a self-contained run folder::
     RUN/checkpoints/best.pt    the epoch with the best monitored validation metric
     RUN/report/                learning curves, confusion matrices, report.md, metrics.json
 
-Datasets yield ``(x, y)`` with ``x`` a float tensor ``(C, H, W)`` and ``y`` a class
+Datasets yield ``(x, y)`` with ``x`` a float tensor of the model's input shape
+(``(C, H, W)`` images, ``(C, T)`` signals, ...) and ``y`` a class
 index; a ``targets`` attribute (class index per item) avoids a pass over the data
 when class weights or balanced sampling need the labels.
 
@@ -42,7 +43,13 @@ import numpy as np
 from ..atomic import atomic_open, remove_stale_temporaries
 from ..config import dumps_toml, to_dict
 from ..errors import EegemoError
-from .checkpoint import FORMAT, capture_rng_state, load_checkpoint, restore_rng_state
+from .checkpoint import (
+    FORMAT,
+    capture_rng_state,
+    describe_model,
+    load_checkpoint,
+    restore_rng_state,
+)
 from .checkpoint import save_checkpoint as _save_checkpoint
 from .device import (
     DistContext,
@@ -256,8 +263,29 @@ def predict_logits(
     amp: bool = False,
     channels_last: bool = False,
     num_workers: int = 0,
+    forward: Callable[[Any, Any], Any] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run ``model`` in eval mode over ``dataset`` (or the given ``indices`` of it).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model (put in eval mode here, restored afterwards).
+    dataset : torch Dataset
+        Items ``(x, y)``.
+    device : torch.device
+        Where ``model`` lives.
+    batch_size : int
+        Items per forward pass.
+    indices : sequence of int, optional
+        Only these items.
+    amp, channels_last : bool
+        Mixed precision and channels-last inputs (CUDA).
+    num_workers : int
+        DataLoader worker processes.
+    forward : callable, optional
+        ``forward(model, x) -> logits`` replacing ``model(x)`` (test-time
+        augmentation, for instance, returns averaged log-probabilities).
 
     Returns
     -------
@@ -278,7 +306,7 @@ def predict_logits(
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, enabled=amp):
-                out = mean_logits(model(x))
+                out = mean_logits(model(x) if forward is None else forward(model, x))
             logits.append(out.float().cpu().numpy())
             targets.append(np.asarray(y, dtype=np.int64))
     model.train(was_training)
@@ -412,18 +440,7 @@ class Trainer:
         )
         self.channels_last = config.channels_last and self.device.type == "cuda"
 
-        x0 = train_set[0][0]
-        if x0.ndim != 3 or x0.shape[1] != x0.shape[2]:
-            raise EegemoError(
-                f"training items must be (channels, size, size) tensors, got {tuple(x0.shape)}"
-            )
-        self.model_meta = {
-            "name": config.model,
-            "kwargs": dict(config.model_kwargs),
-            "in_chans": int(x0.shape[0]),
-            "img_size": int(x0.shape[1]),
-            "num_classes": len(self.classes),
-        }
+        self.model_meta = describe_model(config, tuple(train_set[0][0].shape), len(self.classes))
         if model is None:
             from .checkpoint import build_model_from_meta
 

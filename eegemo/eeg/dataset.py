@@ -1,0 +1,278 @@
+"""EEG topomaps as training data: lazily read epochs, normalisation, subject-wise bundles.
+
+The epochs are those listed in ``OUT/manifest.csv`` (see :mod:`eegemo.eeg.manifest`):
+float32 arrays ``(n_epochs, n_bands, H, W)`` with NaN outside the head.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import option
+from ..errors import EegemoError
+from ..train.data import DataBundle, natural_sort
+from ..train.modality import SubjectSplit
+from .manifest import Manifest
+
+NORMALIZATIONS = ("subject", "global", "none")
+#: Floor of a standard deviation, relative to the band's typical spread, so that a
+#: constant pixel does not blow up to infinity.
+_STD_FLOOR = 1e-3
+
+
+@dataclasses.dataclass
+class EegDataConfig:
+    """How EEG topomaps are normalised for training (the ``[eeg]`` section)."""
+
+    normalization: str = option(
+        "subject",
+        "'subject' standardises each pixel of each band with the subject's own mean and "
+        "spread (no labels needed, also applied to new subjects); 'global' uses per-band "
+        "statistics of the training subjects; 'none' leaves the values as they are",
+        choices=NORMALIZATIONS,
+    )
+
+
+@dataclasses.dataclass
+class BandStats:
+    """Per-band mean and standard deviation over inside-head pixels."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    def to_meta(self) -> dict:
+        """Plain lists for a checkpoint."""
+        return {"band_mean": self.mean.tolist(), "band_std": self.std.tolist()}
+
+
+class _ArrayCache:
+    """Memory-mapped topomap files, opened once per process."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def __call__(self, rel: str) -> np.ndarray:
+        arr = self._arrays.get(rel)
+        if arr is None:
+            path = self.root / rel
+            try:
+                arr = np.load(path, mmap_mode="r", allow_pickle=False)
+            except (OSError, ValueError) as exc:
+                raise EegemoError(f"{path}: cannot read topomaps: {exc}") from None
+            if arr.ndim != 4:
+                raise EegemoError(
+                    f"{path}: expected (n_epochs, n_bands, H, W) topomaps, got shape {arr.shape}"
+                )
+            self._arrays[rel] = arr
+        return arr
+
+    def __getstate__(self) -> dict:  # DataLoader workers reopen the files themselves
+        return {"root": self.root, "_arrays": {}}
+
+
+def _read_epochs(manifest: Manifest, cache: _ArrayCache) -> np.ndarray:
+    """All epochs of ``manifest`` as one float64 array (used for statistics)."""
+    out = []
+    for rel in np.unique(manifest.paths):
+        rows = manifest.indices[manifest.paths == rel]
+        arr = cache(rel)
+        if rows.max() >= arr.shape[0]:
+            raise EegemoError(
+                f"{manifest.root / rel}: manifest index {rows.max()} is beyond its "
+                f"{arr.shape[0]} epochs"
+            )
+        out.append(np.asarray(arr[np.sort(rows)], dtype=np.float64))
+    return np.concatenate(out)
+
+
+def _floored(std: np.ndarray, typical: np.ndarray) -> np.ndarray:
+    return np.maximum(np.nan_to_num(std), _STD_FLOOR * typical + 1e-12)
+
+
+def fit_band_stats(manifest: Manifest) -> BandStats:
+    """Per-band mean/std over the inside-head (non-NaN) pixels of every epoch in ``manifest``."""
+    cache = _ArrayCache(manifest.root)
+    total = count = sq = None
+    for rel in np.unique(manifest.paths):
+        rows = np.sort(manifest.indices[manifest.paths == rel])
+        block = np.asarray(cache(rel)[rows], dtype=np.float64)
+        inside = ~np.isnan(block)
+        values = np.where(inside, block, 0.0)
+        s, q, c = values.sum((0, 2, 3)), (values**2).sum((0, 2, 3)), inside.sum((0, 2, 3))
+        total, sq, count = (s, q, c) if total is None else (total + s, sq + q, count + c)
+    if count is None or (count == 0).any():
+        raise EegemoError(f"{manifest.root}: a band has no finite pixel in the training epochs")
+    mean = total / count
+    std = np.sqrt(np.maximum(sq / count - mean**2, 0.0))
+    return BandStats(mean.astype(np.float32), _floored(std, std).astype(np.float32))
+
+
+def fit_subject_stats(manifest: Manifest) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per-subject, per-band, per-pixel mean and std maps, from the subject's own epochs.
+
+    No labels are used: at evaluation time the same is computed on new subjects.
+    """
+    cache = _ArrayCache(manifest.root)
+    stats = {}
+    for subject in natural_sort(manifest.subjects):
+        data = _read_epochs(manifest.select(manifest.subjects == subject), cache)
+        with warnings.catch_warnings():  # pixels outside the head are NaN in every epoch
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(data, axis=0)
+            std = np.nanstd(data, axis=0)
+            typical = np.nanmean(std, axis=(1, 2), keepdims=True)
+        stats[subject] = (
+            mean.astype(np.float32),
+            _floored(std, np.nan_to_num(typical, nan=1.0)).astype(np.float32),
+        )
+    return stats
+
+
+# ---------------------------------------------------------------- the dataset
+
+
+class TopomapDataset:
+    """Topomap epochs of a manifest, read lazily from memory-mapped ``.npy`` files.
+
+    Parameters
+    ----------
+    manifest : Manifest
+        The epochs served (often a subject subset of ``read_manifest(OUT)``).
+    classes : sequence of str
+        Label names in class-index order; a label outside them is an error.
+    normalization : {"subject", "global", "none"}
+        ``"subject"``: each subject's epochs are standardised per band and pixel with
+        that subject's own mean/std maps (computed here, no labels used);
+        ``"global"``: per band with ``band_stats`` (fitted on training data only);
+        ``"none"``: values as stored.
+    band_stats : BandStats, optional
+        Required for ``"global"``.
+
+    Notes
+    -----
+    Pixels outside the head (NaN) become 0 after normalisation. Items are
+    ``(x, y)``: ``x`` a float32 tensor ``(n_bands, H, W)`` and ``y`` the class index.
+    """
+
+    def __init__(
+        self,
+        manifest: Manifest,
+        classes: Sequence[str],
+        normalization: str = "subject",
+        band_stats: BandStats | None = None,
+    ):
+        if normalization not in NORMALIZATIONS:
+            raise EegemoError(
+                f"normalization must be one of {', '.join(NORMALIZATIONS)}, got {normalization!r}"
+            )
+        if normalization == "global" and band_stats is None:
+            raise EegemoError("global normalisation needs band statistics of the training data")
+        self.manifest = manifest
+        self.classes = [str(c) for c in classes]
+        index = {c: i for i, c in enumerate(self.classes)}
+        unknown = natural_sort(set(manifest.labels) - set(index))
+        if unknown:
+            raise EegemoError(
+                f"{manifest.root / 'manifest.csv'}: label(s) {', '.join(map(repr, unknown))} "
+                f"are not classes of the model ({', '.join(self.classes)})"
+            )
+        self.targets = np.array([index[lab] for lab in manifest.labels], dtype=np.int64)
+        self.normalization = normalization
+        self.band_stats = band_stats
+        self._cache = _ArrayCache(manifest.root)
+        self.subject_stats = fit_subject_stats(manifest) if normalization == "subject" else {}
+        first = self._cache(str(manifest.paths[0])) if len(manifest) else None
+        self.shape = tuple(first.shape[1:]) if first is not None else None
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, i: int):
+        import torch
+
+        x = np.array(self._cache(str(self.manifest.paths[i]))[self.manifest.indices[i]],
+                     dtype=np.float32)
+        if self.normalization == "subject":
+            mean, std = self.subject_stats[str(self.manifest.subjects[i])]
+            x = (x - mean) / std
+        elif self.normalization == "global":
+            x = (x - self.band_stats.mean[:, None, None]) / self.band_stats.std[:, None, None]
+        x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+        return torch.from_numpy(x), int(self.targets[i])
+
+    @property
+    def subjects(self) -> np.ndarray:
+        """Subject of every item."""
+        return self.manifest.subjects
+
+    def data_meta(self) -> dict:
+        """What a checkpoint needs to prepare new data the same way."""
+        meta: dict[str, Any] = {"modality": "eeg", "normalization": self.normalization}
+        if self.band_stats is not None:
+            meta.update(self.band_stats.to_meta())
+        if self.shape is not None:
+            meta["n_bands"], meta["img_size"] = int(self.shape[0]), int(self.shape[1])
+        return meta
+
+
+def topomap_bundle(
+    manifest: Manifest,
+    split: SubjectSplit,
+    normalization: str,
+    classes: Sequence[str] | None = None,
+) -> DataBundle:
+    """Build training, validation and test topomap datasets from disjoint subject lists.
+
+    Parameters
+    ----------
+    manifest : Manifest
+        Every epoch available.
+    split : SubjectSplit
+        Subjects of each set (validation and test may be empty).
+    normalization : {"subject", "global", "none"}
+        See :class:`TopomapDataset`; global statistics are fitted on the training
+        subjects only.
+    classes : sequence of str, optional
+        Class names in index order (default: the training labels, naturally sorted).
+
+    Returns
+    -------
+    DataBundle
+    """
+    groups = {"train": list(split.train), "val": list(split.val), "test": list(split.test)}
+    train_manifest = manifest.of_subjects(groups["train"])
+    if len(train_manifest) == 0:
+        raise EegemoError(f"{manifest.root}: no training epochs")
+    classes = list(classes) if classes is not None else natural_sort(train_manifest.labels)
+    stats = fit_band_stats(train_manifest) if normalization == "global" else None
+
+    def make(subs: list[str]) -> TopomapDataset | None:
+        if not subs:
+            return None
+        return TopomapDataset(manifest.of_subjects(subs), classes, normalization, stats)
+
+    train = make(groups["train"])
+    bundle = DataBundle(
+        train=train,
+        val=make(groups["val"]),
+        test=make(groups["test"]),
+        classes=classes,
+        meta=train.data_meta(),
+    )
+    bundle.description = {
+        name: {"subjects": subs, "epochs": len(ds)}
+        for name, subs, ds in (
+            ("train", groups["train"], bundle.train),
+            ("val", groups["val"], bundle.val),
+            ("test", groups["test"], bundle.test),
+        )
+        if ds is not None
+    }
+    return bundle

@@ -1,0 +1,92 @@
+"""EEG as a training modality: preprocessed band-power topomaps (``OUT/manifest.csv``).
+
+Registered with the trainer through the ``eegemo.modalities`` entry point as
+:data:`MODALITY`. Its configuration section is ``[eeg]`` (:class:`EegDataConfig`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import EegemoError
+from ..train.checkpoint import input_shape_of
+from ..train.data import DataBundle, subject_split
+from ..train.modality import Modality, SubjectSplit, section
+from .dataset import BandStats, EegDataConfig, TopomapDataset, topomap_bundle
+from .manifest import has_manifest, read_manifest
+
+
+def load_train(path: Path, config, split: SubjectSplit | None) -> DataBundle:
+    """Topomap datasets of a preprocessed folder, split by subject.
+
+    Parameters
+    ----------
+    path : Path
+        The output folder of ``eegemo preprocess``.
+    config : TrainConfig
+        ``data.val_fraction`` and ``seed`` choose the validation subjects when
+        ``split`` is None; the ``[eeg]`` section gives the normalisation.
+    split : SubjectSplit or None
+        Subjects of each set (cross-validation folds).
+
+    Returns
+    -------
+    DataBundle
+    """
+    manifest = read_manifest(path)
+    if split is None:
+        train, val = subject_split(manifest.subjects, config.data.val_fraction, config.seed)
+        split = SubjectSplit(tuple(train), tuple(val))
+    return topomap_bundle(manifest, split, section(config, "eeg").normalization)
+
+
+def load_eval(path: Path, meta: dict, split: str | None) -> TopomapDataset:
+    """Every epoch of a preprocessed folder, normalised as the model was trained.
+
+    With subject-wise normalisation each new subject is standardised with its own
+    statistics; with global normalisation, with the training statistics stored in
+    the checkpoint.
+
+    Raises
+    ------
+    EegemoError
+        When a split is asked for, or the topomaps do not fit the model's input.
+    """
+    if split is not None:
+        raise EegemoError("--split applies to face data; an EEG folder is evaluated whole")
+    if not has_manifest(path):
+        raise EegemoError(f"{path}: the model was trained on EEG topomaps but this folder "
+                          "has no manifest.csv")
+    data_meta = meta.get("data", {})
+    normalization = data_meta.get("normalization", "none")
+    stats = None
+    if normalization == "global":
+        stats = BandStats(np.asarray(data_meta["band_mean"], dtype=np.float32),
+                          np.asarray(data_meta["band_std"], dtype=np.float32))
+    dataset = TopomapDataset(read_manifest(path), meta["classes"], normalization, stats)
+    expected = input_shape_of(meta["model"])
+    if dataset.shape != expected:
+        raise EegemoError(
+            f"{path}: topomaps are {dataset.shape} (bands, H, W) but the model expects "
+            f"{expected}; preprocess with the same bands and topomap.res"
+        )
+    return dataset
+
+
+def subjects(path: Path) -> list[str]:
+    """The subject of every epoch in the manifest."""
+    return [str(s) for s in read_manifest(path).subjects]
+
+
+MODALITY = Modality(
+    name="eeg",
+    description="EEG band-power topomaps",
+    data_description="a preprocessed EEG folder with manifest.csv (from `eegemo preprocess`)",
+    recognizes=has_manifest,
+    load_train=load_train,
+    load_eval=load_eval,
+    config=EegDataConfig,
+    subjects=subjects,
+)
