@@ -43,3 +43,12 @@ def formats_dir(shared_data: Path) -> Path:
 def fer_dir(shared_data: Path) -> Path:
     """FER2013 image folders (train/, val/)."""
     return shared_data / "fer2013"
+
+
+@pytest.fixture
+def one_blas_thread():
+    """As in the preprocessing workers: one BLAS thread (faster on shared cores, reproducible)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield

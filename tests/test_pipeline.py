@@ -11,19 +11,17 @@ import mne
 import numpy as np
 import pytest
 
-from eegemo.config import to_dict
+from eegemo.config import load_config, to_dict
 from eegemo.eeg import batch
 from eegemo.eeg.batch import is_complete, preprocess
+from eegemo.eeg.cache import cache_key
 from eegemo.eeg.io import Recording, discover
-from eegemo.eeg.pipeline import (
-    cache_key,
-    process_recording,
-    sha256_file,
-    step,
-)
-from eegemo.eeg.settings import load_preprocess_config
+from eegemo.eeg.manifest import MANIFEST_COLUMNS
+from eegemo.eeg.pipeline import process_recording, step
+from eegemo.eeg.settings import PreprocessConfig
 from eegemo.eeg.simulate import simulate_recording, simulate_study
 from eegemo.errors import EegemoError, RecordingError
+from eegemo.integrity import sha256_file
 
 PATTERNS = [
     "discovery.subject_pattern='(?P<subject>sub-\\d+)'",
@@ -37,18 +35,11 @@ NO_ICA = [
     {"name": "rereference"},
 ]
 
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
+
 
 def fast_config(*overrides: str):
-    return load_preprocess_config(None, [*PATTERNS, *overrides], {"stages": NO_ICA})
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """As in the batch workers: one BLAS thread (faster on shared cores, reproducible)."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1):
-        yield
+    return load_config(PreprocessConfig, None, [*PATTERNS, *overrides], {"stages": NO_ICA})
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +56,7 @@ def tree_bytes(out: Path) -> dict[str, bytes]:
 
 
 def test_process_recording_writes_outputs_and_provenance(study, tmp_path):
-    config = load_preprocess_config(None, [*PATTERNS, "stages.ica.max_iter=200"])
+    config = load_config(PreprocessConfig, None, [*PATTERNS, "stages.ica.max_iter=200"])
     recordings, _ = discover(study, config.discovery)
     rec = recordings[0]
     prov = process_recording(rec, config, tmp_path)
@@ -142,7 +133,7 @@ def test_batch_is_deterministic_resumes_and_recomputes(study, tmp_path):
 
     with open(tmp_path / "one" / "manifest.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0]) == list(batch.MANIFEST_COLUMNS)
+    assert list(rows[0]) == list(MANIFEST_COLUMNS)
     assert [(r["subject"], r["recording"], r["index"]) for r in rows[:2]] == [
         ("sub-01", "sub-01_rest", "0"), ("sub-01", "sub-01_rest", "1")
     ]  # fmt: skip
@@ -205,8 +196,11 @@ def test_epoch_labels_from_annotations(tmp_path):
     folder = tmp_path / "raw"
     folder.mkdir()
     raw.save(folder / "s01_raw.fif", verbose="error")
-    config = load_preprocess_config(
-        None, ["epochs.source='annotations'", "epochs.reject.method='none'"], {"stages": NO_ICA}
+    config = load_config(
+        PreprocessConfig,
+        None,
+        ["epochs.source='annotations'", "epochs.reject.method='none'"],
+        {"stages": NO_ICA},
     )
     result = preprocess(folder, tmp_path / "out", config, progress=False)
     with open(tmp_path / "out" / "manifest.csv", newline="") as fh:
@@ -238,7 +232,7 @@ def test_fif_headset_with_14_channels_at_128_hz(tmp_path):
         "discovery.label_pattern='_(?P<label>[a-z]+)_raw'",
         "stages.ica.max_iter=200",
     ]
-    config = load_preprocess_config(None, overrides)
+    config = load_config(PreprocessConfig, None, overrides)
     result = preprocess(folder, tmp_path / "out", config, progress=False)
     assert result.ok and result.n_epochs > 0
     prov = json.loads((tmp_path / "out" / "provenance" / "s01_happy_raw.json").read_text())

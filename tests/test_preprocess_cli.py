@@ -96,7 +96,7 @@ def test_simulated_study_end_to_end(clean_run):
         assert prov["ica_excluded"], f"{rec}: no ICA component excluded"
         assert all(e["why"] and "component" in e for e in prov["ica_excluded"])
         assert prov["epochs"]["kept"] == len(mine)
-    assert (out / "failures.csv").read_text() == "recording,stage,error\n"
+    assert (out / "failures.csv").read_text() == "recording,stage,error,log\n"
 
 
 def test_rerun_skips_complete_recordings(study, clean_run):
@@ -149,7 +149,12 @@ def test_bad_recordings_are_reported_and_the_rest_is_written(tmp_path):
     failed = [line for line in proc.stderr.splitlines() if line.startswith("FAILED ")]
     assert len(failed) == 6
     with open(tmp_path / "out" / "failures.csv", newline="") as fh:
-        rows = {Path(r["recording"]).name: (r["stage"], r["error"]) for r in csv.DictReader(fh)}
+        table = list(csv.DictReader(fh))
+    rows = {Path(r["recording"]).name: (r["stage"], r["error"]) for r in table}
+    # Each failure's full traceback is in its log (the terminal shows one line).
+    for row in table:
+        log = (tmp_path / "out" / row["log"]).read_text()
+        assert "Traceback (most recent call last)" in log and row["error"] in log
     expected = {
         "sub-02_rest.edf": ("read", "truncated"),
         "sub-03_rest.cnt": ("read", "sub-03_rest.cnt"),

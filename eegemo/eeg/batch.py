@@ -5,7 +5,8 @@ skips those whose outputs are complete for the same configuration and input byte
 fans the rest out with joblib (local processes, or a Dask cluster through joblib's
 dask backend), and finally rebuilds ``OUT/manifest.csv`` and ``OUT/failures.csv``
 from the provenance records, so a resumed run gives the same bytes as a clean one.
-One failing recording never stops the others: workers return failure records.
+By default one failing recording never stops the others: workers return failure
+records, and the full traceback of each failure goes to ``OUT/logs/<id>.log``.
 """
 
 from __future__ import annotations
@@ -13,30 +14,31 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
-import json
 import os
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_open, remove_stale_temporaries
+from ..environment import versions
 from ..errors import ConfigError, EegemoError, RecordingError
 from ..integrity import sha256_file
+from .cache import cache_key, describe_inputs
 from .io import Recording, discover
 from .manifest import write_manifest
-from .pipeline import (
-    cache_key,
-    describe_inputs,
-    process_recording,
-    provenance_path,
-)
+from .pipeline import process_recording, read_provenance
 from .settings import PreprocessConfig
 
 #: Columns of ``OUT/failures.csv``, one row per recording that could not be processed.
-FAILURE_COLUMNS = ("recording", "stage", "error")
+FAILURE_COLUMNS = ("recording", "stage", "error", "log")
 BACKENDS = ("loky", "dask")
+#: What a failing recording does to the batch (see :func:`preprocess`).
+ON_ERROR = ("continue", "abort", "debug")
+#: Folder under OUT holding the full traceback of each failed recording.
+LOG_DIR = "logs"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,11 +54,15 @@ class Failure:
         ``"epochs"``, ...).
     error : str
         What went wrong, one line.
+    log : str
+        Path relative to OUT of the log holding the full traceback (``logs/<id>.log``);
+        empty for a file that discovery could not assign.
     """
 
     recording: str
     stage: str
     error: str
+    log: str = ""
 
 
 @dataclasses.dataclass
@@ -77,6 +83,9 @@ class BatchResult:
         Rows of the manifest (epochs of every complete recording).
     removed_temporaries : int
         Temporary files of an interrupted earlier run that were deleted.
+    not_processed : list of str
+        Ids of the recordings left for a later run because ``on_error="abort"``
+        stopped the batch.
     """
 
     out_dir: Path
@@ -85,6 +94,7 @@ class BatchResult:
     failures: list[Failure]
     n_epochs: int
     removed_temporaries: int = 0
+    not_processed: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def manifest_path(self) -> Path:
@@ -102,15 +112,6 @@ class BatchResult:
         return not self.failures
 
 
-def _read_provenance(out_dir: Path, recording_id: str) -> dict[str, Any] | None:
-    path = provenance_path(out_dir, recording_id)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except (OSError, ValueError):
-        return None
-
-
 def is_complete(out_dir: str | Path, recording: Recording, key: str) -> bool:
     """Whether ``recording`` has complete outputs for cache key ``key``.
 
@@ -124,14 +125,14 @@ def is_complete(out_dir: str | Path, recording: Recording, key: str) -> bool:
     recording : Recording
         The recording.
     key : str
-        Its current :func:`~eegemo.eeg.pipeline.cache_key`.
+        Its current :func:`~eegemo.eeg.cache.cache_key`.
 
     Returns
     -------
     complete : bool
     """
     out_dir = Path(out_dir)
-    prov = _read_provenance(out_dir, recording.id)
+    prov = read_provenance(out_dir, recording.id)
     if prov is None or prov.get("cache_key") != key:
         return False
     for entry in prov.get("outputs", {}).values():
@@ -139,16 +140,6 @@ def is_complete(out_dir: str | Path, recording: Recording, key: str) -> bool:
         if not path.is_file() or sha256_file(path) != entry["sha256"]:
             return False
     return True
-
-
-def _invalidate(out_dir: Path, recording: Recording) -> None:
-    """Remove a stale provenance (first) and the outputs it lists before recomputing."""
-    prov = _read_provenance(out_dir, recording.id)
-    provenance_path(out_dir, recording.id).unlink(missing_ok=True)
-    for entry in (prov or {}).get("outputs", {}).values():
-        path = (out_dir / entry.get("path", "")).resolve()
-        if path.is_file() and path.is_relative_to(out_dir.resolve()):
-            path.unlink()
 
 
 _WATCHED_PARENT: list[int] = []
@@ -172,21 +163,84 @@ def _exit_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="eegemo-parent-watch", daemon=True).start()
 
 
+def log_path(recording_id: str) -> str:
+    """Where the log of a failed recording lives, relative to OUT (POSIX)."""
+    return f"{LOG_DIR}/{recording_id}.log"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _original(exc: BaseException) -> BaseException:
+    """The exception a :class:`~eegemo.errors.RecordingError` was raised from or while handling."""
+    if isinstance(exc, RecordingError):
+        return exc.__cause__ or exc.__context__ or exc
+    return exc
+
+
+def _traceback_text(exc: BaseException) -> str:
+    """The tracebacks of ``exc`` and of the exceptions it came from, as Python prints them.
+
+    Unlike Python, it also shows an exception hidden with ``raise ... from None`` (as
+    eegemo does to keep messages to one line): a log is for finding the cause.
+    """
+    import traceback
+
+    chain: list[BaseException] = []
+    while exc is not None and all(exc is not seen for seen in chain):
+        chain.insert(0, exc)
+        exc = exc.__cause__ or exc.__context__
+    parts = []
+    for i, inner in enumerate(chain):
+        if i:
+            parts.append(
+                "\nThe above exception was the direct cause of the following exception:\n\n"
+                if inner.__cause__ is chain[i - 1]
+                else "\nDuring handling of the above exception, another exception occurred:\n\n"
+            )
+        parts.append("".join(traceback.format_exception(inner, chain=False)))
+    return "".join(parts)
+
+
+def _failure(out_dir: Path, recording: Recording, exc: BaseException) -> Failure:
+    """The failure record of ``exc``, with its full traceback written to the recording's log."""
+    if isinstance(exc, RecordingError):
+        stage, error = exc.stage, _one_line(exc.message)
+    else:  # a bug in eegemo or a library: the log holds what is needed to fix it
+        stage, error = "pipeline", _one_line(f"{type(exc).__name__}: {exc}")
+    rel = log_path(recording.id)
+    header = [
+        f"recording: {recording.path}",
+        f"stage: {stage}",
+        f"error: {error}",
+        "versions: " + ", ".join(f"{k} {v}" for k, v in versions("mne", "numpy", "scipy").items()),
+    ]
+    try:
+        with atomic_open(out_dir / rel, "w", encoding="utf-8") as fh:
+            fh.write("\n".join(header) + "\n\n" + _traceback_text(exc))
+    except OSError:
+        rel = ""
+    return Failure(str(recording.path), stage, error, rel)
+
+
 def run_one(
     recording: Recording,
     config: PreprocessConfig,
     out_dir: str | Path,
-    key: str,
+    inputs: list[dict[str, Any]],
     parent_pid: int | None = None,
+    keep_clean: bool = True,
 ) -> tuple[str, int | Failure]:
     """Process one recording in a worker; never raise.
 
     Math libraries are limited to one thread so results do not depend on ``jobs``
-    (and workers do not oversubscribe the cores).
+    (and workers do not oversubscribe the cores). A failure's full traceback is
+    written to ``OUT/logs/<id>.log``; a log left by an earlier failure is removed first.
 
     Parameters
     ----------
-    recording, config, out_dir, key
+    recording, config, out_dir, inputs, keep_clean
         As for :func:`~eegemo.eeg.pipeline.process_recording`.
     parent_pid : int, optional
         Process id of the batch; a worker process it started exits when it dies.
@@ -202,20 +256,14 @@ def run_one(
 
     if parent_pid is not None:
         _exit_with_parent(parent_pid)
+    out_dir = Path(out_dir)
+    (out_dir / log_path(recording.id)).unlink(missing_ok=True)
     try:
         with threadpool_limits(limits=1):
-            prov = process_recording(recording, config, out_dir, key=key)
+            prov = process_recording(recording, config, out_dir, inputs, keep_clean)
         return recording.id, int(prov["epochs"]["kept"])
-    except RecordingError as exc:
-        return recording.id, Failure(str(recording.path), exc.stage, _one_line(exc.message))
     except Exception as exc:  # a bug must not stop the batch; report it like bad input
-        return recording.id, Failure(
-            str(recording.path), "pipeline", _one_line(f"{type(exc).__name__}: {exc}")
-        )
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+        return recording.id, _failure(out_dir, recording, exc)
 
 
 @contextlib.contextmanager
@@ -248,44 +296,105 @@ def _dask_backend(jobs: int, scheduler: str | None) -> Iterator[None]:
         yield
 
 
+Todo = list[tuple[Recording, list[dict[str, Any]]]]
+
+
 def _run_parallel(
-    todo: list[tuple[Recording, str]],
+    todo: Todo,
     config: PreprocessConfig,
     out_dir: Path,
+    results: list[tuple[str, int | Failure]],
+    *,
     jobs: int,
     backend: str,
     scheduler: str | None,
+    keep_clean: bool,
+    abort: bool,
     progress: bool,
-) -> list[tuple[str, int | Failure]]:
+) -> None:
+    """Process ``todo`` in workers, appending ``(id, result)`` to ``results`` as they end.
+
+    With ``abort``, the first failure stops the batch: no further recording starts and
+    the workers still running are stopped (their recordings stay incomplete).
+    """
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
     if not todo:
-        return []
-    tasks = (delayed(run_one)(rec, config, out_dir, key, os.getpid()) for rec, key in todo)
+        return
+    tasks = (
+        delayed(run_one)(rec, config, out_dir, inputs, os.getpid(), keep_clean)
+        for rec, inputs in todo
+    )
     context = (
         _dask_backend(jobs, scheduler) if backend == "dask" else contextlib.nullcontext()
     )
-    results = []
     n_failed = 0
     with context, tqdm(
         total=len(todo), desc="preprocess", unit="rec", disable=not progress, dynamic_ncols=True
     ) as bar:
         n_jobs = jobs if backend == "loky" else -1
-        parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-        for rid, result in parallel(tasks):
-            results.append((rid, result))
-            n_failed += isinstance(result, Failure)
-            bar.set_postfix(failed=n_failed, refresh=False)
-            bar.update()
-    return results
+        outputs = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks)
+        try:
+            for rid, result in outputs:
+                results.append((rid, result))
+                n_failed += isinstance(result, Failure)
+                bar.set_postfix(failed=n_failed, refresh=False)
+                bar.update()
+                if abort and isinstance(result, Failure):
+                    break
+        finally:
+            with warnings.catch_warnings():
+                # Closing the generator early cancels the running tasks; joblib warns.
+                warnings.simplefilter("ignore")
+                outputs.close()
 
 
-def _manifest_rows(out_dir: Path, recordings: list[Recording]) -> list[dict[str, Any]]:
+def _run_in_process(
+    todo: Todo,
+    config: PreprocessConfig,
+    out_dir: Path,
+    results: list[tuple[str, int | Failure]],
+    *,
+    keep_clean: bool,
+    progress: bool,
+) -> None:
+    """Process ``todo`` one at a time in this process; the first failure propagates.
+
+    The failure is recorded (and logged) like in a worker, then the exception the
+    failing code raised is re-raised, not the :class:`~eegemo.errors.RecordingError`
+    that wraps it, so a post-mortem debugger stops at the failing line.
+    """
+    from threadpoolctl import threadpool_limits
+    from tqdm.auto import tqdm
+
+    for rec, inputs in tqdm(
+        todo, desc="preprocess", unit="rec", disable=not progress, dynamic_ncols=True
+    ):
+        (out_dir / log_path(rec.id)).unlink(missing_ok=True)
+        error = None
+        try:
+            with threadpool_limits(limits=1):
+                prov = process_recording(rec, config, out_dir, inputs, keep_clean)
+        except Exception as exc:
+            error = exc
+        if error is None:
+            results.append((rec.id, int(prov["epochs"]["kept"])))
+            continue
+        results.append((rec.id, _failure(out_dir, rec, error)))
+        # Raised outside the except clause, the original exception propagates alone,
+        # with the traceback down to the line that failed.
+        raise _original(error)
+
+
+def _manifest_rows(
+    out_dir: Path, recordings: list[Recording], keys: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Epochs of the recordings whose provenance is there for their current key."""
     rows = []
     for rec in sorted(recordings, key=lambda r: (r.subject, r.id)):
-        prov = _read_provenance(out_dir, rec.id)
-        if prov is None:
+        prov = read_provenance(out_dir, rec.id)
+        if prov is None or rec.id not in keys or prov.get("cache_key") != keys[rec.id]:
             continue
         outputs, epochs = prov["outputs"], prov["epochs"]
         pairs = zip(epochs["onsets_s"], epochs["labels"], strict=True)
@@ -311,6 +420,13 @@ def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]])
         writer.writerows(rows)
 
 
+def _describe(recording: Recording) -> list[dict[str, Any]]:
+    try:
+        return describe_inputs(recording)
+    except OSError as exc:
+        raise RecordingError("read", f"cannot read the file: {exc}") from exc
+
+
 def preprocess(
     raw: str | Path,
     out: str | Path,
@@ -319,15 +435,18 @@ def preprocess(
     jobs: int = 1,
     backend: str = "loky",
     scheduler: str | None = None,
+    on_error: str = "continue",
+    keep_clean: bool = True,
     progress: bool = True,
 ) -> BatchResult:
     """Preprocess every recording under ``raw`` into topomaps under ``out``.
 
     Recordings whose provenance shows the same cache key and intact outputs are
-    skipped; the others lose their previous outputs (provenance first) and are
-    recomputed. ``manifest.csv`` lists the epochs of the recordings found under
-    ``raw`` that are complete; ``failures.csv`` the recordings of this run that
-    failed. Temporary files left by a killed run are removed first.
+    skipped; the others are recomputed from the first step whose key changed (see
+    :mod:`eegemo.eeg.cache`). ``manifest.csv`` lists the epochs of the recordings found
+    under ``raw`` that are complete; ``failures.csv`` the recordings of this run that
+    failed, each with a log of its full traceback. Temporary files left by a killed run
+    are removed first.
 
     Parameters
     ----------
@@ -346,18 +465,29 @@ def preprocess(
     scheduler : str, optional
         Address of a running Dask scheduler (``tcp://host:8786``); its workers must
         see ``raw`` and ``out`` at the same paths.
+    on_error : {"continue", "abort", "debug"}
+        ``"continue"``: record each failure and process the other recordings.
+        ``"abort"``: stop at the first failure (a file discovery cannot assign
+        included); recordings already finished keep their outputs, the others are
+        left for a later run. ``"debug"``: process the recordings one at a time in this
+        process, without workers, and let the first failure's original exception
+        propagate, so that a debugger stops at the failing line.
+    keep_clean : bool
+        Keep each cleaned recording and its ICA in ``OUT/clean/``, so that a later
+        change of the epochs, band-power or topomap settings does not clean the
+        recordings again. ``False`` deletes them as each recording is done.
     progress : bool
         Show a progress bar on stderr.
 
     Returns
     -------
     result : BatchResult
-        Processed, skipped and failed recordings and the number of epochs.
+        Processed, skipped, failed and unprocessed recordings, and the number of epochs.
 
     Raises
     ------
     ConfigError
-        If ``jobs`` or ``backend`` is invalid.
+        If ``jobs``, ``backend`` or ``on_error`` is invalid.
     EegemoError
         If ``raw`` does not exist or holds no recordings.
     """
@@ -368,6 +498,8 @@ def preprocess(
         raise ConfigError(f"backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
     if scheduler and backend != "dask":
         raise ConfigError('a scheduler address needs backend "dask"')
+    if on_error not in ON_ERROR:
+        raise ConfigError(f"on_error: expected one of {', '.join(ON_ERROR)}, got {on_error!r}")
     out_dir = Path(out)
     if out_dir.exists() and not out_dir.is_dir():
         raise EegemoError(f"{out_dir}: exists and is not a folder")
@@ -376,35 +508,57 @@ def preprocess(
     removed = remove_stale_temporaries(out_dir)
 
     failures = [Failure(str(path), "discover", _one_line(msg)) for path, msg in unassigned]
-    todo: list[tuple[Recording, str]] = []
+    todo: Todo = []
     skipped: list[str] = []
-    candidates: list[Recording] = []
+    keys: dict[str, str] = {}
     for rec in recordings:
         try:
-            key = cache_key(rec, config, describe_inputs(rec))
-        except OSError as exc:
-            failures.append(Failure(str(rec.path), "read", f"cannot read the file: {exc}"))
+            inputs = _describe(rec)
+        except RecordingError as exc:
+            failures.append(_failure(out_dir, rec, exc))
             continue
-        candidates.append(rec)
-        if is_complete(out_dir, rec, key):
+        keys[rec.id] = cache_key(rec, config, inputs)
+        if is_complete(out_dir, rec, keys[rec.id]):
             skipped.append(rec.id)
         else:
-            _invalidate(out_dir, rec)
-            todo.append((rec, key))
+            todo.append((rec, inputs))
 
-    results = _run_parallel(todo, config, out_dir, jobs, backend, scheduler, progress)
-    processed = sorted(rid for rid, r in results if not isinstance(r, Failure))
-    failures += [r for _, r in results if isinstance(r, Failure)]
-    failures.sort(key=lambda f: f.recording)
-
-    rows = _manifest_rows(out_dir, candidates)
-    write_manifest(out_dir, rows)
-    _write_csv(out_dir / "failures.csv", FAILURE_COLUMNS, [dataclasses.asdict(f) for f in failures])
+    results: list[tuple[str, int | Failure]] = []
+    try:
+        # With abort or debug, a failure found before processing stops the batch here.
+        if on_error == "debug" and not failures:
+            _run_in_process(
+                todo, config, out_dir, results, keep_clean=keep_clean, progress=progress
+            )
+        elif on_error == "continue" or not failures:
+            _run_parallel(
+                todo,
+                config,
+                out_dir,
+                results,
+                jobs=jobs,
+                backend=backend,
+                scheduler=scheduler,
+                keep_clean=keep_clean,
+                abort=on_error == "abort",
+                progress=progress,
+            )
+    finally:
+        # Also when a failure propagates (debug): what finished is listed.
+        failures += [r for _, r in results if isinstance(r, Failure)]
+        failures.sort(key=lambda f: f.recording)
+        rows = _manifest_rows(out_dir, recordings, keys)
+        write_manifest(out_dir, rows)
+        _write_csv(
+            out_dir / "failures.csv", FAILURE_COLUMNS, [dataclasses.asdict(f) for f in failures]
+        )
+    finished = {rid for rid, _ in results}
     return BatchResult(
         out_dir=out_dir,
-        processed=processed,
+        processed=sorted(rid for rid, r in results if not isinstance(r, Failure)),
         skipped=sorted(skipped),
         failures=failures,
         n_epochs=len(rows),
         removed_temporaries=removed,
+        not_processed=sorted(rec.id for rec, _ in todo if rec.id not in finished),
     )

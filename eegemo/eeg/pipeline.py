@@ -1,8 +1,10 @@
 """One recording from raw file to topomaps, band power and a provenance record.
 
 :func:`process_recording` runs read → channels → stages → epochs → band power →
-topomaps and writes, each file atomically::
+topomaps, reusing the steps whose key has not changed (:mod:`eegemo.eeg.cache`), and
+writes, each file atomically::
 
+    OUT/clean/<id>_raw.fif             the cleaned recording (and <id>-ica.fif, <id>.json)
     OUT/<subject>/<id>_topomaps.npy    float32 (n_epochs, n_bands, res, res), NaN outside head
     OUT/<subject>/<id>_bandpower.npy   float32 (n_epochs, n_channels, n_bands)
     OUT/<subject>/png/<id>.png         optional panel of the mean topomap per band
@@ -15,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import time
 import warnings
@@ -25,12 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .. import __version__
 from ..atomic import write_json, write_npy
 from ..config import to_dict
 from ..environment import versions
 from ..errors import EegemoError, RecordingError, first_line
 from ..integrity import sha256_file
+from .cache import describe_inputs, read_clean, remove_clean, step_keys, write_clean
 from .io import Recording
 from .settings import EpochsConfig, PreprocessConfig, RejectConfig, TopomapConfig
 from .spectral import band_power
@@ -38,9 +39,6 @@ from .stages import StageContext
 
 if TYPE_CHECKING:
     import mne
-
-#: Side files whose bytes belong to a recording (they hold its data or events).
-SIDE_SUFFIXES = {".vhdr": (".eeg", ".vmrk"), ".set": (".fdt",)}
 
 #: Folder under OUT holding one provenance JSON per complete recording.
 PROVENANCE_DIR = "provenance"
@@ -77,72 +75,6 @@ def step(name: str, timings: dict[str, float] | None = None) -> Iterator[None]:
             timings[name] = round(time.perf_counter() - start, 3)
 
 
-def input_files(path: str | Path) -> list[Path]:
-    """The recording file and the side files beside it that hold its data.
-
-    Parameters
-    ----------
-    path : path-like
-        The recording (for BrainVision the ``.vhdr``, for EEGLAB the ``.set``).
-
-    Returns
-    -------
-    files : list of Path
-        ``path`` first, then existing side files with the same stem (``.eeg``,
-        ``.vmrk``, ``.fdt``).
-    """
-    path = Path(path)
-    files = [path]
-    for suffix in SIDE_SUFFIXES.get(path.suffix.lower(), ()):
-        for candidate in (path.with_suffix(suffix), path.with_suffix(suffix.upper())):
-            if candidate.is_file():
-                files.append(candidate)
-                break
-    return files
-
-
-def describe_inputs(recording: Recording) -> list[dict[str, Any]]:
-    """Name, size and SHA-256 of every file of ``recording`` (see :func:`input_files`)."""
-    return [
-        {"path": str(f), "size": f.stat().st_size, "sha256": sha256_file(f)}
-        for f in input_files(recording.path)
-    ]
-
-
-def cache_key(
-    recording: Recording, config: PreprocessConfig, inputs: list[dict[str, Any]] | None = None
-) -> str:
-    """Hash of everything that determines a recording's outputs.
-
-    The configuration, the bytes of the input files (size and SHA-256, not their
-    location), the recording's id, subject and label, and the eegemo version.
-    Execution settings (jobs, backend) are not part of it.
-
-    Parameters
-    ----------
-    recording : Recording
-        The recording.
-    config : PreprocessConfig
-        The preprocessing configuration.
-    inputs : list of dict, optional
-        Output of :func:`describe_inputs`, to avoid hashing the files twice.
-
-    Returns
-    -------
-    key : str
-        64 hexadecimal characters.
-    """
-    inputs = inputs if inputs is not None else describe_inputs(recording)
-    payload = {
-        "eegemo": __version__,
-        "config": to_dict(config),
-        "inputs": [{"size": f["size"], "sha256": f["sha256"]} for f in inputs],
-        "recording": {"id": recording.id, "subject": recording.subject, "label": recording.label},
-    }
-    text = json.dumps(payload, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def output_paths(recording: Recording, png: bool = False) -> dict[str, str]:
     """Paths of a recording's outputs relative to OUT (POSIX), by kind."""
     base = f"{recording.subject}/{recording.id}"
@@ -155,6 +87,15 @@ def output_paths(recording: Recording, png: bool = False) -> dict[str, str]:
 def provenance_path(out_dir: str | Path, recording_id: str) -> Path:
     """Where the provenance record of a recording lives."""
     return Path(out_dir) / PROVENANCE_DIR / f"{recording_id}.json"
+
+
+def read_provenance(out_dir: str | Path, recording_id: str) -> dict[str, Any] | None:
+    """The provenance record of a recording, or ``None`` when absent or unreadable."""
+    try:
+        with open(provenance_path(out_dir, recording_id), encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
 
 
 # --------------------------------------------------------------------------- epochs
@@ -416,15 +357,156 @@ def _write_png(
 # --------------------------------------------------------------------------- driver
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+@contextlib.contextmanager
+def _warnings_into(found: list[str]) -> Iterator[None]:
+    """Add the distinct warnings raised inside the block to ``found``, one line each."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    found.extend(sorted({_one_line(str(w.message)) for w in caught} - set(found)))
+
+
+def apply_stages(
+    raw: mne.io.BaseRaw, config: PreprocessConfig, timings: dict[str, float] | None = None
+) -> Iterator[tuple[str, mne.io.BaseRaw, StageContext]]:
+    """Apply the configured stages to a recording in order, yielding after each one.
+
+    Each stage runs as pipeline step ``name`` (see :func:`step`): timed, and any
+    failure raised as :class:`~eegemo.errors.RecordingError` naming it. Stages may work
+    in place: copy a yielded recording to keep it as it was at that point.
+
+    Parameters
+    ----------
+    raw : mne.io.BaseRaw
+        The recording after channel hygiene
+        (:func:`~eegemo.eeg.channels.prepare_channels`).
+    config : PreprocessConfig
+        The preprocessing configuration (its ``stages`` and ``line_freq``).
+    timings : dict, optional
+        Receives ``{stage name: seconds}``.
+
+    Yields
+    ------
+    name : str
+        The stage just applied.
+    raw : mne.io.BaseRaw
+        The recording after it.
+    context : StageContext
+        What the stage recorded (``context.record``) and kept (``context.artifacts``,
+        e.g. the fitted ICA).
+    """
+    for stage in config.build_stages():
+        context = StageContext(line_freq=config.line_freq)
+        with step(stage.name, timings):
+            raw = stage.apply(raw, context)
+        yield stage.name, raw, context
+
+
+@dataclasses.dataclass
+class CleanRecording:
+    """A recording after channel hygiene and every stage (see :func:`clean_recording`).
+
+    Attributes
+    ----------
+    raw : mne.io.BaseRaw
+        The cleaned recording.
+    channels : dict
+        Channel report of :func:`~eegemo.eeg.channels.prepare_channels`.
+    stages : list of dict
+        One record per stage: its name and what it did.
+    ica : mne.preprocessing.ICA | None
+        The ICA fitted by the (last) ica stage, ``None`` without one.
+    """
+
+    raw: Any
+    channels: dict[str, Any]
+    stages: list[dict[str, Any]]
+    ica: Any
+
+
+def clean_recording(
+    recording: Recording, config: PreprocessConfig, timings: dict[str, float] | None = None
+) -> CleanRecording:
+    """Read a recording, fix its channels and apply the configured stages, in memory.
+
+    Parameters
+    ----------
+    recording : Recording
+        What to clean.
+    config : PreprocessConfig
+        The preprocessing configuration.
+    timings : dict, optional
+        Receives seconds per step (``read``, ``channels``, one per stage).
+
+    Returns
+    -------
+    clean : CleanRecording
+        The cleaned recording with its channel and stage records and its ICA.
+
+    Raises
+    ------
+    RecordingError
+        When the recording cannot be read or cleaned; ``stage`` names the step.
+    """
+    from .channels import prepare_channels
+    from .io import read_raw
+
+    with step("read", timings):
+        raw = read_raw(recording.path)
+    with step("channels", timings):
+        raw, channel_report = prepare_channels(raw, config.channels)
+        # Fail short recordings before the stages, whose own errors would be obscure.
+        check_duration(raw, config.epochs)
+    records, ica = [], None
+    for name, after, context in apply_stages(raw, config, timings):
+        raw = after
+        records.append({"name": name, **context.record})
+        if "ica" in context.artifacts:
+            ica = context.artifacts["ica"]
+            # Marked as MNE users expect: ica.apply(raw) then removes the same components.
+            ica.exclude = [e["component"] for e in context.record.get("excluded", [])]
+    return CleanRecording(raw=raw, channels=channel_report, stages=records, ica=ica)
+
+
+def _band_power(
+    epochs: EpochSet, config: PreprocessConfig, timings: dict[str, float]
+) -> np.ndarray:
+    with step("bandpower", timings):
+        power = band_power(
+            epochs.data,
+            epochs.info["sfreq"],
+            config.bandpower.bands,
+            method=config.bandpower.method,
+            segment_s=config.bandpower.segment_s,
+            log10=config.bandpower.log10,
+            relative=config.bandpower.relative,
+            ch_names=epochs.ch_names,
+        )
+    return power.astype(np.float32)
+
+
+def _topomaps(
+    power: np.ndarray, info: mne.Info, config: PreprocessConfig, timings: dict[str, float]
+) -> np.ndarray:
+    with step("topomap", timings):
+        # From the float32 band power as stored, so that maps made later from the
+        # saved band power are the same bytes.
+        return rasterizer_for(info, config.topomap).transform(power.transpose(0, 2, 1))
+
+
 @dataclasses.dataclass
 class RecordingResult:
-    """What :func:`compute_recording` produced for one recording (nothing written yet).
+    """What :func:`compute_recording` produced for one recording, in memory.
 
     Attributes
     ----------
     epochs : EpochSet
         The kept epochs.
-    bandpower : ndarray, shape (n_epochs, n_channels, n_bands)
+    bandpower : ndarray of float32, shape (n_epochs, n_channels, n_bands)
         Band power.
     topomaps : ndarray of float32, shape (n_epochs, n_bands, res, res)
         Band-power images, NaN outside the head.
@@ -450,6 +532,10 @@ class RecordingResult:
 def compute_recording(recording: Recording, config: PreprocessConfig) -> RecordingResult:
     """Run read → channels → stages → epochs → band power → topomaps in memory.
 
+    The band power is the one :func:`process_recording` writes. Its topomaps can
+    differ in the last bits: it makes them from the saved cleaned recording, whose
+    channel positions FIF stores in single precision.
+
     Parameters
     ----------
     recording : Recording
@@ -467,62 +553,68 @@ def compute_recording(recording: Recording, config: PreprocessConfig) -> Recordi
     RecordingError
         When the recording cannot be processed; ``stage`` names the step that failed.
     """
-    from .channels import prepare_channels
-    from .io import read_raw
-
     timings: dict[str, float] = {}
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        with step("read", timings):
-            raw = read_raw(recording.path)
-        with step("channels", timings):
-            raw, channel_report = prepare_channels(raw, config.channels)
-            # Fail short recordings before the stages, whose own errors would be obscure.
-            check_duration(raw, config.epochs)
-        stage_records = []
-        for stage in config.build_stages():
-            context = StageContext(line_freq=config.line_freq)
-            with step(stage.name, timings):
-                raw = stage.apply(raw, context)
-            stage_records.append({"name": stage.name, **context.record})
+    found: list[str] = []
+    with _warnings_into(found):
+        clean = clean_recording(recording, config, timings)
         with step("epochs", timings):
-            epochs = make_epochs(raw, config.epochs, recording.label)
-        with step("bandpower", timings):
-            power = band_power(
-                epochs.data,
-                epochs.info["sfreq"],
-                config.bandpower.bands,
-                method=config.bandpower.method,
-                segment_s=config.bandpower.segment_s,
-                log10=config.bandpower.log10,
-                relative=config.bandpower.relative,
-                ch_names=epochs.ch_names,
-            )
-        with step("topomap", timings):
-            rasterizer = rasterizer_for(epochs.info, config.topomap)
-            images = rasterizer.transform(power.transpose(0, 2, 1))
+            epochs = make_epochs(clean.raw, config.epochs, recording.label)
+        power = _band_power(epochs, config, timings)
+        images = _topomaps(power, epochs.info, config, timings)
     return RecordingResult(
         epochs=epochs,
-        bandpower=power.astype(np.float32),
-        topomaps=images.astype(np.float32),
-        channels=channel_report,
-        stages=stage_records,
-        warnings=sorted({_one_line(str(w.message)) for w in caught}),
+        bandpower=power,
+        topomaps=images,
+        channels=clean.channels,
+        stages=clean.stages,
+        warnings=found,
         timings_s=timings,
     )
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
+def _forget_previous(
+    out_dir: Path, recording: Recording, rel: dict[str, str], keys: dict[str, str]
+) -> dict[str, Any] | None:
+    """Remove a recording's provenance, then its outputs except a band power still valid.
+
+    Returns the previous provenance when its band power can be kept: made for the
+    same band-power key, at the same path, and intact.
+    """
+    previous = read_provenance(out_dir, recording.id)
+    provenance_path(out_dir, recording.id).unlink(missing_ok=True)
+    if previous is None:
+        return None
+    outputs = previous.get("outputs", {})
+    power = out_dir / rel["bandpower"]
+    keep = (
+        previous.get("steps", {}).get("bandpower", {}).get("key") == keys["bandpower"]
+        and outputs.get("bandpower", {}).get("path") == rel["bandpower"]
+        and power.is_file()
+        and sha256_file(power) == outputs["bandpower"].get("sha256")
+    )
+    root = out_dir.resolve()
+    for kind, entry in outputs.items():
+        target = (out_dir / entry.get("path", "")).resolve()
+        if not (keep and kind == "bandpower") and target.is_file() and target.is_relative_to(root):
+            target.unlink()
+    return previous if keep else None
 
 
 def process_recording(
     recording: Recording,
     config: PreprocessConfig,
     out_dir: str | Path,
-    key: str | None = None,
+    inputs: list[dict[str, Any]] | None = None,
+    keep_clean: bool = True,
 ) -> dict[str, Any]:
     """Preprocess one recording and write its outputs under ``out_dir``.
+
+    Steps whose key (:func:`~eegemo.eeg.cache.step_keys`) has not changed are not run
+    again: the cleaned recording is read from ``OUT/clean/`` when it is there for the
+    same key, and the band power is kept when the previous provenance shows the same
+    band-power key and the file is intact. Epochs, band power and topomaps are always
+    derived from the saved cleaned recording, so the outputs are the same bytes
+    whichever steps were reused.
 
     Parameters
     ----------
@@ -532,51 +624,106 @@ def process_recording(
         The preprocessing configuration.
     out_dir : path-like
         The output folder (``OUT``).
-    key : str, optional
-        The recording's :func:`cache_key`, when the caller has already computed it.
+    inputs : list of dict, optional
+        The recording's :func:`~eegemo.eeg.cache.describe_inputs`, when the caller has
+        already hashed its files.
+    keep_clean : bool
+        Keep the cleaned recording in ``OUT/clean/`` for later runs. With ``False`` it
+        is deleted once the recording is done, and a later change of configuration
+        recomputes everything.
 
     Returns
     -------
     provenance : dict
         The provenance record, also written to ``OUT/provenance/<id>.json`` (last,
         after every output file is in place, so it marks the recording complete).
+        Its ``steps`` give each step's key and whether it was reused.
 
     Raises
     ------
     RecordingError
         When the recording cannot be processed; ``stage`` names the step that failed.
     """
+    import mne
+
     started = time.perf_counter()
     out_dir = Path(out_dir)
+    timings: dict[str, float] = {}
     with step("read"):
-        inputs = describe_inputs(recording)
-    key = key if key is not None else cache_key(recording, config, inputs)
-    result = compute_recording(recording, config)
-    timings = result.timings_s
-
+        inputs = inputs if inputs is not None else describe_inputs(recording)
+    keys = step_keys(recording, config, inputs)
     rel = output_paths(recording, png=config.topomap.png)
-    arrays = {"topomaps": result.topomaps, "bandpower": result.bandpower}
-    outputs: dict[str, dict[str, Any]] = {}
-    with step("write", timings):
-        for kind, array in arrays.items():
-            write_npy(out_dir / rel[kind], array)
-        if config.topomap.png:
-            _write_png(
-                out_dir / rel["png"],
-                result.topomaps,
-                list(config.bandpower.bands),
-                f"{recording.id} ({recording.label or 'no label'}), mean of "
-                f"{len(result.topomaps)} epochs",
-                rasterizer_for(result.epochs.info, config.topomap),
+    previous = _forget_previous(out_dir, recording, rel, keys)
+    kept = previous is not None  # the band power, and with it the epochs' record
+    found: dict[str, list[str]] = {name: [] for name in ("clean", "epochs", "bandpower", "topomap")}
+    try:
+        clean = read_clean(out_dir, recording.id, keys["clean"])
+        reused = {"clean": clean is not None, "epochs": kept, "bandpower": kept, "topomap": False}
+        if clean is None:
+            with _warnings_into(found["clean"]):
+                cleaned = clean_recording(recording, config, timings)
+            record = {"channels": cleaned.channels, "stages": cleaned.stages}
+            with step("write_clean", timings):
+                clean = write_clean(
+                    out_dir,
+                    recording.id,
+                    keys["clean"],
+                    cleaned.raw,
+                    cleaned.ica,
+                    {**record, "warnings": found["clean"]},
+                )
+            del cleaned
+        found["clean"] = clean["warnings"]
+        with step("read_clean", timings):
+            raw = mne.io.read_raw_fif(
+                out_dir / clean["files"]["raw"]["path"], preload=not kept, verbose="error"
             )
-        for kind, path in rel.items():
-            outputs[kind] = {"path": path, "sha256": sha256_file(out_dir / path)}
-            if kind in arrays:
-                outputs[kind]["shape"] = list(arrays[kind].shape)
+            info = raw.copy().pick("eeg").info
+        if kept:
+            power = np.load(out_dir / rel["bandpower"], allow_pickle=False)
+            epochs_record, used = previous["epochs"], previous["channels"]["used"]
+            for name in ("epochs", "bandpower"):
+                found[name] = previous["steps"][name]["warnings"]
+        else:
+            with _warnings_into(found["epochs"]), step("epochs", timings):
+                epochs = make_epochs(raw, config.epochs, recording.label)
+            with _warnings_into(found["bandpower"]):
+                power = _band_power(epochs, config, timings)
+            epochs_record = {**epochs.report, "onsets_s": epochs.onsets_s, "labels": epochs.labels}
+            used = epochs.ch_names
+        del raw
+        with _warnings_into(found["topomap"]):
+            images = _topomaps(power, info, config, timings)
 
-    epochs = result.epochs
+        arrays = {"topomaps": images, "bandpower": power}
+        outputs: dict[str, dict[str, Any]] = {}
+        with step("write", timings):
+            for kind, array in arrays.items():
+                if not (kind == "bandpower" and kept):
+                    write_npy(out_dir / rel[kind], array)
+            if config.topomap.png:
+                _write_png(
+                    out_dir / rel["png"],
+                    images,
+                    list(config.bandpower.bands),
+                    f"{recording.id} ({recording.label or 'no label'}), mean of "
+                    f"{len(images)} epochs",
+                    rasterizer_for(info, config.topomap),
+                )
+            for kind, path in rel.items():
+                outputs[kind] = {"path": path, "sha256": sha256_file(out_dir / path)}
+                if kind in arrays:
+                    outputs[kind]["shape"] = list(arrays[kind].shape)
+    finally:
+        if not keep_clean:
+            remove_clean(out_dir, recording.id)
+
     provenance = {
-        "cache_key": key,
+        "cache_key": keys["outputs"],
+        "steps": {
+            name: {"key": keys[name], "reused": reused[name], "warnings": found[name]}
+            for name in found
+        },
         "versions": versions("mne", "numpy", "scipy"),
         "config": to_dict(config),
         "recording": {
@@ -586,15 +733,16 @@ def process_recording(
             "path": str(recording.path),
             "inputs": inputs,
         },
-        "channels": {**result.channels, "used": epochs.ch_names, "n_used": len(epochs.ch_names)},
-        "stages": result.stages,
+        "channels": {**clean["channels"], "used": used, "n_used": len(used)},
+        "stages": clean["stages"],
         "ica_excluded": [
-            e for r in result.stages if r["name"] == "ica" for e in r.get("excluded", [])
+            e for r in clean["stages"] if r["name"] == "ica" for e in r.get("excluded", [])
         ],
-        "epochs": {**epochs.report, "onsets_s": epochs.onsets_s, "labels": epochs.labels},
+        "epochs": epochs_record,
         "bands": {name: list(edges) for name, edges in config.bandpower.bands.items()},
+        "cleaned": clean["files"] if keep_clean else {},
         "outputs": outputs,
-        "warnings": result.warnings,
+        "warnings": sorted({w for ws in found.values() for w in ws}),
     }
     timings["total"] = round(time.perf_counter() - started, 3)
     provenance["timings_s"] = timings
