@@ -153,7 +153,8 @@ def condition_means(root: str | Path) -> tuple[list[str], np.ndarray, dict[str, 
     counts : dict
         Epochs averaged per label.
     """
-    from ..train.data import natural_sort, read_manifest
+    from ..eeg.manifest import read_manifest
+    from ..train.data import natural_sort
 
     manifest = read_manifest(root)
     labels = natural_sort(manifest.labels)

@@ -248,9 +248,11 @@ def simulate_demo_study(raw_dir: str | Path, plan: DemoPlan) -> tuple[Path, Path
 
 def demo_preprocess_config() -> PreprocessConfig:
     """The default pipeline with the demo's file-name patterns and :data:`PIPELINE_OVERRIDES`."""
-    from ..eeg.settings import load_preprocess_config
+    from ..config import load_config
+    from ..eeg.settings import PreprocessConfig
 
-    return load_preprocess_config(
+    return load_config(
+        PreprocessConfig,
         None,
         PIPELINE_OVERRIDES,
         {"discovery.subject_pattern": SUBJECT_PATTERN, "discovery.label_pattern": LABEL_PATTERN},
@@ -283,22 +285,18 @@ def rerun_until_ica(
 
     from ..eeg.channels import prepare_channels
     from ..eeg.io import read_raw
-    from ..eeg.stages import StageContext
+    from ..eeg.pipeline import apply_stages
 
-    stages = config.build_stages()
-    names = [s.name for s in stages]
-    if "ica" not in names:
-        raise EegemoError("the pipeline has no ica stage to show")
     raw, _ = prepare_channels(read_raw(path), config.channels)
     with threadpool_limits(limits=1), warnings.catch_warnings():
         # The batch hides this too: FastICA cannot converge on Gaussian simulated sources.
         warnings.filterwarnings("ignore", message="FastICA did not converge")
-        for stage in stages[: names.index("ica")]:
-            raw = stage.apply(raw, StageContext(line_freq=config.line_freq))
         before = raw.copy()
-        context = StageContext(line_freq=config.line_freq)
-        after = stages[names.index("ica")].apply(raw, context)
-    return before, after, context.record
+        for name, after, context in apply_stages(raw, config):
+            if name == "ica":
+                return before, after, context.record
+            before = after.copy()
+    raise EegemoError("the pipeline has no ica stage to show")
 
 
 def _read_provenance(prep_dir: Path) -> list[dict]:
@@ -396,15 +394,16 @@ def run_demo(
     EegemoError
         For bad arguments, a folder that is not a demo folder, or a failed step.
     """
-    from ..config import load_config, to_dict
+    from ..config import to_dict
     from ..eeg.batch import preprocess
     from ..eeg.pipeline import rasterizer_for
     from ..train.checkpoint import load_model
     from ..train.experiment import evaluate_checkpoint, train_run
+    from ..train.modality import section
     from ..train.report import plot_confusion
-    from ..train.settings import TrainConfig
+    from ..train.settings import load_train_config
     from .figures import condition_means, plot_condition_topomaps, plot_ica_blink
-    from .report import write_demo_report
+    from .report import demo_report
 
     plan = demo_plan(quick, n_subjects)
     jobs = available_cores() if jobs is None else jobs
@@ -458,7 +457,7 @@ def run_demo(
         geometry = rasterizer_for(after.copy().pick("eeg").info, config.topomap)
         plot_condition_topomaps(labels, means, bands, figures_dir / "topomaps.png", geometry)
 
-    train_config = load_config(TrainConfig, None, plan.train_overrides())
+    train_config = load_train_config(None, plan.train_overrides())
     run_dir = out / "run"
     with _step("train", f"Training {MODEL} for {plan.epochs} epoch(s), validation on held-out "
                "training subjects", timings, progress):
@@ -496,7 +495,7 @@ def run_demo(
             "source": "built-in defaults, the same as pipelines/default.toml",
             "overrides": list(PIPELINE_OVERRIDES),
             "overrides_why": PIPELINE_OVERRIDES_WHY,
-            "stages": config.stages,
+            "stages": to_dict(config)["stages"],
             "epochs": _flat(to_dict(config.epochs)),
             "bandpower": _flat(to_dict(config.bandpower)),
             "topomap": _flat(to_dict(config.topomap)),
@@ -519,14 +518,13 @@ def run_demo(
             "model": f"{MODEL}, ResNet-18 layout with model_kwargs {meta['model']['kwargs']} "
                      "(default width 64: narrower, for a demo on a CPU)",
             "params": sum(p.numel() for p in model.parameters()),
-            "input": f"{meta['model']['in_chans']} bands x {meta['model']['img_size']} x "
-                     f"{meta['model']['img_size']} pixels",
+            "input": "{} bands x {} x {} pixels".format(*meta["model"]["input_shape"]),
             "epochs_run": trained["epochs_run"],
             "best_epoch": trained["best_epoch"],
             "monitor": train_config.early_stopping.monitor,
             "optimizer": f"{train_config.optimizer.name} (lr {train_config.optimizer.lr:g}), "
                          f"{train_config.schedule.name}, batch {train_config.batch_size}",
-            "normalization": train_config.data.normalization,
+            "normalization": section(train_config, "eeg").normalization,
             "device": run_report.get("device", "cpu"),
             "time_s": timings["train"],
             "val": trained["metrics"].get("val", {}),
@@ -551,7 +549,7 @@ def run_demo(
         "learning_curves": run_dir / "report" / "learning_curves.png",
         "confusion": figures_dir / "confusion_heldout.png",
     }
-    report = write_demo_report(out / "report.html", summary, figures)
+    report = demo_report(summary, figures).write_html(out / "report.html")
     return DemoResult(out_dir=out, report=report, metrics=metrics, summary=summary)
 
 
