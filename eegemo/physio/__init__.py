@@ -1,0 +1,1 @@
+"""Physiological signals recorded beside the EEG (ECG first): beats, heart rate, HRV."""
