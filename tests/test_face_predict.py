@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import csv
 import json
+import struct
+import zlib
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from eegemo.cli import main
-from eegemo.face.detect import FaceDetector, crop_face, read_image, to_gray
+from eegemo.face.detect import DEFAULT_DETECT_SIZE, FaceDetector, crop_face, read_image, to_gray
 from eegemo.face.predict import FacePredictor, iter_video_frames, predict_path
 
 from .test_face_data import write_fer_csv, write_fer_folders
@@ -37,7 +40,7 @@ def photo(fer_dir, tmp_path_factory):
     """A 'photo': a real FER2013 face upscaled 4x on a gray colour canvas, where Haar finds it."""
     detector = FaceDetector()
     for path in sorted((fer_dir / "val" / "happy").iterdir())[:10]:
-        face = cv2.resize(to_gray(read_image(path)), (192, 192), interpolation=cv2.INTER_CUBIC)
+        face = cv2.resize(read_image(path, gray=True)[0], (192, 192), interpolation=cv2.INTER_CUBIC)
         canvas = np.full((360, 480, 3), 128, np.uint8)
         canvas[80:272, 150:342] = face[:, :, None]
         if detector.detect(to_gray(canvas)):
@@ -54,7 +57,7 @@ def blank(path, size=(360, 480)):
 
 def test_a_face_in_a_photo_gets_a_box_a_label_and_probabilities(face_run, photo):
     predictor = FacePredictor.from_run(face_run)
-    faces = predictor.predict_image(read_image(photo))
+    faces = predictor.predict_image(read_image(photo)[0])
     assert len(faces) == 1
     x, y, w, h = faces[0]["box"]
     assert 120 <= x + w / 2 <= 370 and 50 <= y + h / 2 <= 300 and w >= 120  # on the pasted face
@@ -62,7 +65,7 @@ def test_a_face_in_a_photo_gets_a_box_a_label_and_probabilities(face_run, photo)
     assert list(probs) == predictor.classes and sum(probs.values()) == pytest.approx(1, abs=1e-4)
     assert faces[0]["label"] == max(probs, key=probs.get)
     # the same numbers as running the model on the crop ourselves
-    gray = to_gray(read_image(photo))
+    gray = to_gray(read_image(photo)[0])
     crop = crop_face(gray, FaceDetector().detect(gray)[0], 48)
     with torch.no_grad():
         expected = predictor.model(torch.from_numpy(crop).float()[None, None] / 255).softmax(1)[0]
@@ -137,3 +140,103 @@ def test_bad_inputs_are_clear_errors(face_run, photo, tmp_path, capsys):
     assert main(["predict", str(photo), "--model", str(face_run),
                  "--save-annotated", str(photo.parent)]) == 1
     assert "would overwrite the input" in capsys.readouterr().err
+    assert main(["predict", str(photo), "--model", str(face_run), "--detect-size", "0"]) == 1
+    assert "--detect-size must be at least 1" in capsys.readouterr().err
+
+
+class SpyDetector(FaceDetector):
+    """The Haar cascade, recording the size of every image it is given."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def detect(self, gray):
+        self.seen.append(gray.shape)
+        return super().detect(gray)
+
+
+@pytest.fixture(scope="module")
+def large_photo(photo, tmp_path_factory):
+    """A 6000x4000 JPEG (small on disk) with the photo's face, 5x larger, at a known place."""
+    canvas = np.full((4000, 6000, 3), 128, np.uint8)
+    canvas[1500:3300, 3000:5400] = cv2.resize(cv2.imread(str(photo)), (2400, 1800))
+    out = tmp_path_factory.mktemp("large") / "group.jpg"
+    cv2.imwrite(str(out), canvas, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    return out, (3000 + 5 * 246, 1500 + 5 * 176)  # the face's centre: (150 + 96, 80 + 96) x 5
+
+
+def test_a_large_photo_is_read_reduced_and_boxes_are_in_its_pixels(
+    face_run, large_photo, tmp_path
+):
+    path, (cx, cy) = large_photo
+    image, size = read_image(path, reduce_to=2048, gray=True)
+    assert size == (6000, 4000) and image.shape == (2000, 3000)  # JPEG decoded at 1/2
+
+    spy = SpyDetector()
+    predictor = FacePredictor.from_run(face_run, detector=spy)
+    assert predictor.detect_size == DEFAULT_DETECT_SIZE == 2048
+    [record] = predict_path(path, predictor, annotate_dir=tmp_path / "annotated", progress=False)
+    assert spy.seen == [(1365, 2048)]
+    [face] = record["faces"]
+    x, y, w, h = face["box"]
+    assert abs(x + w / 2 - cx) < 100 and abs(y + h / 2 - cy) < 100 and 700 < w < 1200
+    # the annotated copy is the reduced photo, with the box drawn at its scale
+    annotated = cv2.imread(str(tmp_path / "annotated" / "group.jpg"))
+    assert annotated.shape == (2000, 3000, 3)
+    left_edge = annotated[round(y / 2) : round((y + h) / 2), round(x / 2)]
+    np.testing.assert_allclose(np.median(left_edge, axis=0), [0, 255, 0], atol=40)
+
+
+def test_large_frames_are_reduced_for_detection(face_run, photo):
+    frame = cv2.resize(cv2.imread(str(photo)), (1920, 1440))
+    spy = SpyDetector()
+    predictor = FacePredictor.from_run(face_run, detector=spy, detect_size=480)
+    [face] = predictor.predict_image(frame)
+    assert spy.seen == [(360, 480)]
+    x, y, w, h = face["box"]
+    assert abs(x + w / 2 - 4 * 246) < 80 and abs(y + h / 2 - 4 * 176) < 80 and w > 500
+
+
+@pytest.mark.parametrize(("mode", "suffix"), [
+    ("RGB", ".jpg"), ("L", ".jpg"), ("CMYK", ".jpg"), ("RGBA", ".png"), ("P", ".png"),
+    ("1", ".png"), ("I;16", ".png"), ("F", ".tif"),
+])
+def test_read_image_gives_8_bit_gray_or_bgr_from_any_mode(tmp_path, mode, suffix):
+    half = np.zeros((300, 500), np.uint8)
+    half[:, 250:] = 255
+    if mode == "I;16":
+        im = Image.fromarray(half.astype(np.uint16) * 257)
+    else:
+        im = Image.fromarray(half).convert(mode)
+    im.save(tmp_path / f"x{suffix}")
+    for gray in (True, False):
+        image, size = read_image(tmp_path / f"x{suffix}", reduce_to=100, gray=gray)
+        assert size == (500, 300) and image.dtype == np.uint8
+        assert image.shape[:2] in ((60, 100), (75, 125))  # PNG /5, JPEG decoded at 1/4
+        assert image.ndim == (2 if gray else 3)
+        gray_image = to_gray(image)
+        w = gray_image.shape[1]
+        assert gray_image[:, : w // 2 - 2].max() < 30 and gray_image[:, w // 2 + 2 :].min() > 225
+
+
+def _tiny_png(width: int, height: int) -> bytes:
+    """A PNG file of a few bytes that declares ``width`` x ``height`` gray pixels."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("side", [10_000, 100_000])  # above Pillow's warning, above its error
+def test_a_decompression_bomb_is_one_clear_line(face_run, tmp_path, capsys, side):
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_tiny_png(side, side))
+    assert main(["predict", str(bomb), "--model", str(face_run)]) == 1
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1
+    assert out.startswith(f"{bomb}: error: {bomb}: ") and "decompression bomb" in out

@@ -17,6 +17,15 @@ cannot be read is reported and the others are still done (exit status 1).
 
 Videos: every frame by default; --every N keeps every N-th frame, --fps F about F
 frames per second; each frame's result carries its index and time in seconds.
+
+Large photos and frames: the detector sees at most --detect-size pixels on the longer
+side (default 2048); photos are decoded at reduced size (JPEGs directly at 1/2, 1/4
+or 1/8), so a JPEG's memory does not grow with its pixel count. Boxes are always in
+the original file's pixels; --save-annotated copies of large photos are written at
+the reduced size (longer side below twice --detect-size). Refused as possible
+decompression bombs: images over 179 megapixels, and images that would take more
+than 89 megapixels to decode (PNG, TIFF and the other non-JPEG formats are decoded
+at full size before being reduced).
 """
 
 
@@ -48,6 +57,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-neighbors", type=int, default=5, metavar="K",
                    help="Haar cascade: overlapping detections needed per face; higher finds "
                    "fewer false faces (default 5)")
+    p.add_argument("--detect-size", type=int, metavar="PX",
+                   help="longer side of the image the detector sees; larger photos and "
+                   "frames are reduced to it (default 2048); in a photo N times larger, "
+                   "faces under N x --min-face pixels are missed")
     p.add_argument("--tta", action="store_true",
                    help="average over flipped and cropped views of each face")
     add_device_option(p, from_config=False)
@@ -78,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     """Predict and print or write the results."""
     import json
 
-    from ..face.detect import FaceDetector
+    from ..face.detect import DEFAULT_DETECT_SIZE, FaceDetector
     from ..face.predict import FacePredictor, predict_path, write_predictions_csv
     from ..train.device import resolve_device
 
@@ -87,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
         min_neighbors=args.min_neighbors, min_size=args.min_face
     )
     predictor = FacePredictor.from_run(
-        args.model, device=device, detector=detector, whole_image=args.whole_image, tta=args.tta
+        args.model, device=device, detector=detector, whole_image=args.whole_image, tta=args.tta,
+        detect_size=DEFAULT_DETECT_SIZE if args.detect_size is None else args.detect_size,
     )
     records = predict_path(
         args.path, predictor, every=args.every, fps=args.fps,

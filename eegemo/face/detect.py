@@ -7,6 +7,11 @@ grayscale and resized to the model's input. The default margin was measured: on
 300 FER2013 validation faces upscaled four times onto a gray canvas, the cascade
 found 216, with boxes centred on the face and a median side of 0.95 of the
 FER2013 crop.
+
+Large photos are never held at full resolution: :func:`read_image` decodes a JPEG
+directly at 1/2, 1/4 or 1/8 of its size (libjpeg's DCT scaling) and reduces other
+formats right after decoding, so that a photo's memory does not grow with its pixel
+count beyond a cap.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from ..errors import EegemoError
 
 #: Box growth (fraction of the box side, split over both sides) matching FER2013 framing.
 DEFAULT_MARGIN = 0.05
+#: Longer side, in pixels, of the image the detector sees; larger images are reduced to it.
+DEFAULT_DETECT_SIZE = 2048
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +41,11 @@ class FaceBox:
     def as_list(self) -> list[int]:
         """``[x, y, w, h]`` as plain ints (JSON-friendly)."""
         return [self.x, self.y, self.w, self.h]
+
+    def scaled(self, sx: float, sy: float) -> FaceBox:
+        """The box in the pixels of an image ``sx`` times wider and ``sy`` times taller."""
+        x, y, w, h = self.x * sx, self.y * sy, self.w * sx, self.h * sy
+        return FaceBox(round(x), round(y), round(w), round(h))
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
@@ -168,22 +180,97 @@ def crop_face(
     return cv2.resize(crop, (size, size), interpolation=interp)
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Read an image file with OpenCV (any path, including non-ASCII names).
+def read_image(
+    path: str | Path, reduce_to: int | None = None, gray: bool = False
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """Read an image file, reduced while decoding when it is large.
+
+    With ``reduce_to``, the image is shrunk by the largest whole factor that keeps its
+    longer side at least ``reduce_to`` pixels (so below twice that): a JPEG is decoded
+    directly at 1/2, 1/4 or 1/8 of its size and the rest averaged over blocks of pixels
+    after decoding, so the full-resolution pixels of a JPEG never sit in memory. Images
+    whose decoding would take more than :data:`PIL.Image.MAX_IMAGE_PIXELS` pixels (about
+    89 million; every non-JPEG format is decoded at full size first) are refused as
+    possible decompression bombs.
+
+    Parameters
+    ----------
+    path : path-like
+        Any image Pillow reads (JPEG, PNG, BMP, PGM, TIFF, WebP, ...).
+    reduce_to : int, optional
+        Keep the longer side at least this long; default: full size.
+    gray : bool
+        Return 8-bit grayscale (a JPEG then decodes its luminance only) instead of BGR.
+
+    Returns
+    -------
+    image : ndarray of uint8, shape (H, W) or (H, W, 3)
+        Grayscale or BGR (OpenCV's channel order); 16-bit images are scaled to 8 bits.
+    size : tuple of int
+        ``(width, height)`` of the image in the file.
 
     Raises
     ------
     EegemoError
-        When the file is missing or not a readable image.
+        When the file is missing, not a readable image, or too large to decode.
     """
+    import warnings
+
     import cv2
+    from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
+    mode = "L" if gray else "RGB"
     try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as exc:
-        raise EegemoError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if image is None:
-        raise EegemoError(f"{path}: not a readable image")
-    return image
+        with warnings.catch_warnings():
+            # the decoded pixel count is checked below, after the cheap JPEG reduction
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                size = im.size
+                factor = max(size) // reduce_to if reduce_to else 1
+                # JPEG only (other formats ignore it): decoding straight to gray, and
+                # at 1/2, 1/4 or 1/8 scale when the image is at least twice too large
+                im.draft(mode, _draft_size(size, factor) if factor > 1 else None)
+                _check_pixels(path, im.size)
+                decoded = _eight_bit(im)
+                factor = max(decoded.size) // reduce_to if reduce_to else 1
+                if factor > 1:
+                    decoded = decoded.reduce(factor)
+                pixels = np.asarray(decoded.convert(mode))
+    except Image.DecompressionBombError as exc:
+        raise EegemoError(f"{path}: {exc}") from None  # Pillow's own limit, twice ours
+    except UnidentifiedImageError:
+        raise EegemoError(f"{path}: not a readable image") from None
+    except (OSError, ValueError) as exc:
+        raise EegemoError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    return (pixels if gray else cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)), size
+
+
+def _draft_size(size: tuple[int, int], factor: int) -> tuple[int, int]:
+    """The size to ask ``Image.draft`` for so that it scales by at most ``factor``."""
+    w, h = size
+    return max(1, w // factor), max(1, h // factor)
+
+
+def _check_pixels(path: Path, size: tuple[int, int]) -> None:
+    from PIL import Image
+
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and size[0] * size[1] > limit:
+        raise EegemoError(
+            f"{path}: refused as a possible decompression bomb: decoding it takes "
+            f"{size[0]}x{size[1]} pixels, more than PIL.Image.MAX_IMAGE_PIXELS ({limit:,})"
+        )
+
+
+def _eight_bit(im):
+    """``im`` in a mode ``Image.reduce`` handles (not palette, 1-bit or 16-bit)."""
+    from PIL import Image
+
+    if im.mode in ("P", "PA"):
+        return im.convert("RGBA")
+    if im.mode == "1":
+        return im.convert("L")
+    if im.mode.startswith("I;16"):
+        return Image.fromarray((np.asarray(im).astype(np.uint16) // 257).astype(np.uint8))
+    return im

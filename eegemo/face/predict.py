@@ -7,6 +7,11 @@ for each face its ``box`` ``[x, y, w, h]``, ``label`` and per-class
 (recursively) or a video (every N-th frame, or a given number of frames per
 second). A photo without a face is a normal result with an empty face list; an
 unreadable file is recorded with its error and the rest is still done.
+
+Memory does not grow with a photo's pixel count: photos are decoded at reduced size
+(:func:`~eegemo.face.detect.read_image`), the detector sees at most ``detect_size``
+pixels on the longer side, faces are cropped from the reduced photo, and boxes are
+reported in the pixels of the original file.
 """
 
 from __future__ import annotations
@@ -22,7 +27,15 @@ import numpy as np
 from ..atomic import atomic_open
 from ..errors import EegemoError
 from .data import IMAGE_SUFFIXES
-from .detect import DEFAULT_MARGIN, FaceBox, FaceDetector, crop_face, read_image, to_gray
+from .detect import (
+    DEFAULT_DETECT_SIZE,
+    DEFAULT_MARGIN,
+    FaceBox,
+    FaceDetector,
+    crop_face,
+    read_image,
+    to_gray,
+)
 
 #: File name endings read as videos.
 VIDEO_SUFFIXES = frozenset(
@@ -56,6 +69,12 @@ class FacePredictor:
         Growth of each detected box before cropping (see :func:`crop_face`).
     tta : bool
         Average over flips and crops (:mod:`eegemo.face.tta`).
+    detect_size : int
+        Longer side, in pixels, of the image the detector sees: larger images and video
+        frames are reduced to it (faces are still cropped from the larger image), so
+        faces smaller than about ``min_size`` times the image's longer side over
+        ``detect_size`` are missed. Larger photo files are decoded at between once and
+        twice this size (see :func:`~eegemo.face.detect.read_image`).
     """
 
     def __init__(
@@ -69,9 +88,12 @@ class FacePredictor:
         whole_image: bool = False,
         margin: float = DEFAULT_MARGIN,
         tta: bool = False,
+        detect_size: int = DEFAULT_DETECT_SIZE,
     ) -> None:
         import torch
 
+        if detect_size < 1:
+            raise EegemoError(f"--detect-size must be at least 1, got {detect_size}")
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.classes = [str(c) for c in classes]
@@ -80,6 +102,7 @@ class FacePredictor:
         self.detector = None if whole_image else (detector or FaceDetector())
         self.margin = margin
         self.tta = tta
+        self.detect_size = int(detect_size)
 
     @classmethod
     def from_run(cls, run_or_checkpoint: str | Path, device: Any = "cpu", **kwargs: Any):
@@ -92,7 +115,8 @@ class FacePredictor:
         device : str or torch.device
             Where the model runs.
         **kwargs
-            Passed to :class:`FacePredictor` (``detector``, ``whole_image``, ``margin``, ``tta``).
+            Passed to :class:`FacePredictor` (``detector``, ``whole_image``, ``margin``,
+            ``tta``, ``detect_size``).
         """
         from ..train.checkpoint import input_shape_of, load_model
 
@@ -133,13 +157,19 @@ class FacePredictor:
                 probs = out.float().softmax(dim=1)
         return probs.cpu().numpy()
 
-    def predict_image(self, image: np.ndarray) -> list[dict]:
+    def predict_image(
+        self, image: np.ndarray, original_size: tuple[int, int] | None = None
+    ) -> list[dict]:
         """Faces in one image with their expression.
 
         Parameters
         ----------
         image : ndarray
             OpenCV image (gray, BGR or BGRA).
+        original_size : tuple of int, optional
+            ``(width, height)`` of the image ``image`` was reduced from (as returned by
+            :func:`~eegemo.face.detect.read_image`): boxes are reported in its pixels.
+            Default: ``image``'s own size.
 
         Returns
         -------
@@ -148,12 +178,16 @@ class FacePredictor:
             largest face first; empty when no face is found.
         """
         gray = to_gray(image)
+        h, w = gray.shape
+        width, height = original_size or (w, h)
         if self.detector is None:
-            boxes = [FaceBox(0, 0, gray.shape[1], gray.shape[0])]
-            crops = [crop_face(gray, boxes[0], self.img_size, margin=0.0)]
+            small, found, margin = gray, [FaceBox(0, 0, w, h)], 0.0
         else:
-            boxes = self.detector.detect(gray)
-            crops = [crop_face(gray, b, self.img_size, self.margin) for b in boxes]
+            small = _fit(gray, self.detect_size)
+            found, margin = self.detector.detect(small), self.margin
+        sh, sw = small.shape
+        crops = [crop_face(gray, b.scaled(w / sw, h / sh), self.img_size, margin) for b in found]
+        boxes = [b.scaled(width / sw, height / sh) for b in found]
         probs = self.predict_crops(np.stack(crops) if crops else np.zeros((0, 1, 1), np.uint8))
         return [
             {
@@ -165,6 +199,18 @@ class FacePredictor:
             }
             for box, p in zip(boxes, probs, strict=True)
         ]
+
+
+def _fit(gray: np.ndarray, side: int) -> np.ndarray:
+    """``gray`` reduced (area averaging) so that its longer side is at most ``side``."""
+    import cv2
+
+    h, w = gray.shape
+    if max(h, w) <= side:
+        return gray
+    scale = side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
 
 
 # ------------------------------------------------------------------- inputs
@@ -243,15 +289,30 @@ def video_info(path: str | Path) -> tuple[float, int]:
 # ------------------------------------------------------------------- annotation
 
 
-def annotate(image: np.ndarray, faces: list[dict]) -> np.ndarray:
-    """A BGR copy of ``image`` with each face's box and label drawn on it."""
+def annotate(
+    image: np.ndarray, faces: list[dict], original_size: tuple[int, int] | None = None
+) -> np.ndarray:
+    """A BGR copy of ``image`` with each face's box and label drawn on it.
+
+    Parameters
+    ----------
+    image : ndarray
+        OpenCV image (gray, BGR or BGRA).
+    faces : list of dict
+        As returned by :meth:`FacePredictor.predict_image`.
+    original_size : tuple of int, optional
+        ``(width, height)`` of the image the boxes refer to, when ``image`` is a reduced
+        copy of it: the boxes are scaled onto ``image``.
+    """
     import cv2
 
     out = image.copy()
     if out.dtype != np.uint8 or out.ndim == 2 or out.shape[2] != 3:
         out = cv2.cvtColor(to_gray(out), cv2.COLOR_GRAY2BGR)
+    width, height = original_size or (out.shape[1], out.shape[0])
+    sx, sy = out.shape[1] / width, out.shape[0] / height
     for face in faces:
-        x, y, w, h = face["box"]
+        x, y, w, h = FaceBox(*face["box"]).scaled(sx, sy).as_list()
         p = face["probabilities"][face["label"]]
         thick = max(1, round(max(out.shape[:2]) / 400))
         cv2.rectangle(out, (x, y), (x + w, y + h), (0, 255, 0), thick)
@@ -290,10 +351,11 @@ def _predict_image_file(
 ) -> dict:
     record: dict[str, Any] = {"source": str(path), "kind": "image"}
     try:
-        image = read_image(path)
-        record["faces"] = predictor.predict_image(image)
+        image, size = read_image(path, predictor.detect_size, gray=annotate_dir is None)
+        record["faces"] = predictor.predict_image(image, size)
         if annotate_dir is not None:
-            save_image(_annotated_path(annotate_dir, rel), annotate(image, record["faces"]))
+            annotated = annotate(image, record["faces"], size)
+            save_image(_annotated_path(annotate_dir, rel), annotated)
     except EegemoError as exc:
         record.pop("faces", None)
         record["error"] = str(exc)
