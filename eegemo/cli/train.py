@@ -60,7 +60,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "built-in topomap defaults)", "optimizer.lr=1e-3")
     p.add_argument("--cv", type=_cv, metavar="loso|K",
                    help="cross-validation by subject: leave-one-subject-out or K folds")
-    add_resume_option(p, "RUN from its last checkpoint, with its config.toml")
+    add_resume_option(p, "RUN from its last checkpoint, with its config.toml and data; "
+                      "--set epochs=N above the run's extends it, and only device, threads "
+                      "and data.num_workers may change besides")
     add_device_option(p, from_config=True)
     add_progress_option(p)
     p.set_defaults(func=run)

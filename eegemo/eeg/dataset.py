@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..config import option
-from ..errors import EegemoError
+from ..errors import EegemoError, first_line
 from ..train.data import DataBundle, natural_sort
 from ..train.modality import SubjectSplit
 from .manifest import Manifest
@@ -52,29 +52,45 @@ class BandStats:
 
 
 class _ArrayCache:
-    """Memory-mapped topomap files, opened once per process."""
+    """Memory-mapped topomap files of a manifest, opened once per process.
 
-    def __init__(self, root: Path):
-        self.root = root
+    Opening a file checks that every row of the manifest pointing at it has an
+    ``index`` within its epochs.
+    """
+
+    def __init__(self, manifest: Manifest):
+        self.manifest = manifest
         self._arrays: dict[str, np.ndarray] = {}
 
     def __call__(self, rel: str) -> np.ndarray:
         arr = self._arrays.get(rel)
         if arr is None:
-            path = self.root / rel
-            try:
-                arr = np.load(path, mmap_mode="r", allow_pickle=False)
-            except (OSError, ValueError) as exc:
-                raise EegemoError(f"{path}: cannot read topomaps: {exc}") from None
-            if arr.ndim != 4:
-                raise EegemoError(
-                    f"{path}: expected (n_epochs, n_bands, H, W) topomaps, got shape {arr.shape}"
-                )
+            arr = _open_topomaps(self.manifest.root / rel)
+            self.manifest.check_length(rel, arr.shape[0])
             self._arrays[rel] = arr
         return arr
 
     def __getstate__(self) -> dict:  # DataLoader workers reopen the files themselves
-        return {"root": self.root, "_arrays": {}}
+        return {"manifest": self.manifest, "_arrays": {}}
+
+
+def _open_topomaps(path: Path) -> np.ndarray:
+    """Memory-map a ``(n_epochs, n_bands, H, W)`` array, or say in one line why not."""
+    try:
+        with open(path, "rb") as fh:
+            is_npy = fh.read(6) == b"\x93NUMPY"
+        if not is_npy:
+            raise EegemoError(f"{path}: cannot read topomaps: not a NumPy .npy file")
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except OSError as exc:
+        raise EegemoError(f"{path}: cannot read topomaps: {exc.strerror or exc}") from None
+    except ValueError as exc:  # a damaged header, or Python objects that are never loaded
+        raise EegemoError(f"{path}: cannot read topomaps: {first_line(exc)}") from None
+    if arr.ndim != 4:
+        raise EegemoError(
+            f"{path}: expected (n_epochs, n_bands, H, W) topomaps, got shape {arr.shape}"
+        )
+    return arr
 
 
 def _read_epochs(manifest: Manifest, cache: _ArrayCache) -> np.ndarray:
@@ -82,13 +98,7 @@ def _read_epochs(manifest: Manifest, cache: _ArrayCache) -> np.ndarray:
     out = []
     for rel in np.unique(manifest.paths):
         rows = manifest.indices[manifest.paths == rel]
-        arr = cache(rel)
-        if rows.max() >= arr.shape[0]:
-            raise EegemoError(
-                f"{manifest.root / rel}: manifest index {rows.max()} is beyond its "
-                f"{arr.shape[0]} epochs"
-            )
-        out.append(np.asarray(arr[np.sort(rows)], dtype=np.float64))
+        out.append(np.asarray(cache(rel)[np.sort(rows)], dtype=np.float64))
     return np.concatenate(out)
 
 
@@ -98,7 +108,7 @@ def _floored(std: np.ndarray, typical: np.ndarray) -> np.ndarray:
 
 def fit_band_stats(manifest: Manifest) -> BandStats:
     """Per-band mean/std over the inside-head (non-NaN) pixels of every epoch in ``manifest``."""
-    cache = _ArrayCache(manifest.root)
+    cache = _ArrayCache(manifest)
     total = count = sq = None
     for rel in np.unique(manifest.paths):
         rows = np.sort(manifest.indices[manifest.paths == rel])
@@ -119,7 +129,7 @@ def fit_subject_stats(manifest: Manifest) -> dict[str, tuple[np.ndarray, np.ndar
 
     No labels are used: at evaluation time the same is computed on new subjects.
     """
-    cache = _ArrayCache(manifest.root)
+    cache = _ArrayCache(manifest)
     stats = {}
     for subject in natural_sort(manifest.subjects):
         data = _read_epochs(manifest.select(manifest.subjects == subject), cache)
@@ -186,10 +196,18 @@ class TopomapDataset:
         self.targets = np.array([index[lab] for lab in manifest.labels], dtype=np.int64)
         self.normalization = normalization
         self.band_stats = band_stats
-        self._cache = _ArrayCache(manifest.root)
+        self._cache = _ArrayCache(manifest)
         self.subject_stats = fit_subject_stats(manifest) if normalization == "subject" else {}
-        first = self._cache(str(manifest.paths[0])) if len(manifest) else None
-        self.shape = tuple(first.shape[1:]) if first is not None else None
+        # every file opened (and its rows checked) now, not in the middle of training
+        files = [str(rel) for rel in np.unique(manifest.paths)]
+        arrays = [self._cache(rel) for rel in files]
+        self.shape = tuple(arrays[0].shape[1:]) if arrays else None
+        for rel, arr in zip(files, arrays, strict=True):
+            if arr.shape[1:] != self.shape:
+                raise EegemoError(
+                    f"{manifest.root / rel}: topomaps of shape {arr.shape[1:]}, but "
+                    f"{files[0]} has {self.shape}; preprocess every recording the same way"
+                )
 
     def __len__(self) -> int:
         return len(self.targets)

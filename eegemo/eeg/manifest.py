@@ -8,7 +8,8 @@ Columns:
 ``recording``             id of the recording (unique within OUT)
 ``label``                 the epoch's class label (empty when the recording has none)
 ``path``                  topomap array ``(n_epochs, n_bands, H, W)``, relative to OUT
-``index``                 the epoch's row in that array
+                          (it must lie inside OUT, symbolic links resolved)
+``index``                 the epoch's row in that array (0 for the first)
 ``bandpower_path``        band-power array ``(n_epochs, n_channels, n_bands)``, relative to OUT
 ``onset_s``               start of the epoch in seconds from the start of the recording
 ========================  ==================================================================
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..atomic import atomic_open
-from ..errors import EegemoError
+from ..errors import EegemoError, first_line
 
 #: Every column, in file order.
 MANIFEST_COLUMNS = ("subject", "recording", "label", "path", "index", "bandpower_path", "onset_s")
@@ -44,6 +45,8 @@ class Manifest:
         The folder holding ``manifest.csv``; ``paths`` are relative to it.
     subjects, recordings, labels, paths : ndarray of str
     indices : ndarray of int64
+    lines : ndarray of int64
+        Line of ``manifest.csv`` each row was read from (the header is line 1).
     """
 
     root: Path
@@ -52,6 +55,7 @@ class Manifest:
     labels: np.ndarray
     paths: np.ndarray
     indices: np.ndarray
+    lines: np.ndarray
 
     def __len__(self) -> int:
         return len(self.subjects)
@@ -65,11 +69,28 @@ class Manifest:
             labels=self.labels[mask],
             paths=self.paths[mask],
             indices=self.indices[mask],
+            lines=self.lines[mask],
         )
 
     def of_subjects(self, subjects: Sequence[str]) -> Manifest:
         """The rows of the given subjects."""
         return self.select(np.isin(self.subjects, np.asarray(list(subjects), dtype=str)))
+
+    def check_length(self, path: str, n_epochs: int) -> None:
+        """Refuse rows of ``path`` whose ``index`` is beyond its ``n_epochs`` epochs.
+
+        Raises
+        ------
+        EegemoError
+            Naming the first such line of ``manifest.csv``.
+        """
+        beyond = np.flatnonzero((self.paths == path) & (self.indices >= n_epochs))
+        if beyond.size:
+            i = beyond[0]
+            raise EegemoError(
+                f"{self.root / MANIFEST_NAME}, line {self.lines[i]}: index {self.indices[i]} is "
+                f"beyond the {n_epochs} epochs of {path}"
+            )
 
 
 def has_manifest(path: str | Path) -> bool:
@@ -92,7 +113,9 @@ def read_manifest(root: str | Path) -> Manifest:
     Raises
     ------
     EegemoError
-        When the file is missing, lacks a column, is empty, or has a bad ``index``.
+        When the file is missing, lacks a column or is empty, or a row has an ``index``
+        that is not a non-negative integer or a ``path`` that is empty, absolute or
+        leads outside ``root`` (the message names the line).
     """
     root = Path(root)
     path = root / MANIFEST_NAME
@@ -106,13 +129,20 @@ def read_manifest(root: str | Path) -> Manifest:
                 f"{path}: missing column(s) {', '.join(missing)} "
                 f"(expected {', '.join(MANIFEST_COLUMNS)})"
             )
-        rows = list(reader)
+        rows, lines = [], []
+        for row in reader:
+            rows.append(row)
+            lines.append(reader.line_num)
     if not rows:
         raise EegemoError(f"{path}: no epochs listed")
-    try:
-        indices = np.array([int(r["index"]) for r in rows], dtype=np.int64)
-    except ValueError:
-        raise EegemoError(f"{path}: the index column must hold integers") from None
+    indices = np.array([_index(r["index"], path, n) for r, n in zip(rows, lines, strict=True)],
+                       dtype=np.int64)
+    first_line_of: dict[str, int] = {}
+    for r, n in zip(rows, lines, strict=True):
+        first_line_of.setdefault(r["path"], n)
+    inside = root.resolve()
+    for rel, n in first_line_of.items():
+        _check_path(rel, inside, path, n)
     return Manifest(
         root=root,
         subjects=np.array([r["subject"] for r in rows], dtype=str),
@@ -120,7 +150,35 @@ def read_manifest(root: str | Path) -> Manifest:
         labels=np.array([r["label"] for r in rows], dtype=str),
         paths=np.array([r["path"] for r in rows], dtype=str),
         indices=indices,
+        lines=np.array(lines, dtype=np.int64),
     )
+
+
+def _index(text: str | None, manifest: Path, line: int) -> int:
+    try:
+        index = int(text or "")
+    except ValueError:
+        index = -1
+    if index < 0:
+        raise EegemoError(
+            f"{manifest}, line {line}: index must be a whole number >= 0, got {text!r}"
+        )
+    return index
+
+
+def _check_path(rel: str | None, inside: Path, manifest: Path, line: int) -> None:
+    """Refuse a ``path`` that does not name a file inside the data folder ``inside``."""
+    where = f"{manifest}, line {line}: path {rel!r}"
+    if not rel:
+        raise EegemoError(f"{where} is empty; expected a .npy file relative to {inside}")
+    if Path(rel).is_absolute():
+        raise EegemoError(f"{where} is absolute; paths are relative to the data folder {inside}")
+    try:
+        target = (inside / rel).resolve()
+    except (OSError, ValueError, RuntimeError) as exc:  # a NUL byte, a loop of links
+        raise EegemoError(f"{where} cannot be resolved: {first_line(exc)}") from None
+    if not target.is_relative_to(inside):
+        raise EegemoError(f"{where} leads outside the data folder {inside}")
 
 
 def write_manifest(out_dir: str | Path, rows: Iterable[Mapping[str, Any]]) -> Path:

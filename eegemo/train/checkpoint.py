@@ -4,6 +4,13 @@ A checkpoint is a dict of tensors and plain Python values only: the model's
 registry name, options and input shape, the class names, the data normalisation,
 the resolved config, the optimiser/scheduler states and random-number states for
 ``--resume``. Files are written under a temporary name and renamed into place.
+
+Every checkpoint carries the SHA-256 of its own content (``sha256``: every key,
+plain value and tensor byte) and :func:`load_checkpoint` verifies it, so a file
+damaged on disk or in a copy is refused instead of evaluating to nonsense. The
+digest lives inside the one file, so a checkpoint copied alone keeps it and a
+killed run never leaves a file and its digest out of step. Checkpoints of
+eegemo versions that wrote no digest still load, with a warning.
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ from ..errors import EegemoError, first_line
 #: Keys holding training state; everything else in a checkpoint is metadata.
 STATE_KEYS = ("model_state", "optimizer_state", "scheduler_state", "scaler_state", "rng")
 FORMAT = "eegemo-checkpoint"
+#: Key of the content digest (see :func:`content_digest`).
+DIGEST_KEY = "sha256"
 
 
 def capture_rng_state() -> dict:
@@ -65,18 +74,64 @@ def restore_rng_state(state: dict) -> None:
             torch.cuda.set_rng_state_all(cuda_states)
 
 
+def content_digest(checkpoint: dict) -> str:
+    """SHA-256 of a checkpoint's content, leaving out its own ``sha256`` entry.
+
+    Keys, plain values (by type and ``repr``) and tensors (dtype, shape and bytes) are
+    hashed in order, so the digest is the same before :func:`save_checkpoint` and
+    after loading the file again.
+
+    Parameters
+    ----------
+    checkpoint : dict
+        Tensors and plain values, nested in dicts, lists and tuples.
+
+    Returns
+    -------
+    digest : str
+        64 hexadecimal characters.
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    _feed(digest, {k: v for k, v in checkpoint.items() if k != DIGEST_KEY})
+    return digest.hexdigest()
+
+
+def _feed(digest: Any, obj: Any) -> None:
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach().cpu().contiguous()
+        digest.update(f"tensor {t.dtype} {tuple(t.shape)};".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy())
+    elif isinstance(obj, dict):
+        digest.update(f"dict {len(obj)};".encode())
+        for key, value in obj.items():
+            _feed(digest, key)
+            _feed(digest, value)
+    elif isinstance(obj, (list, tuple)):
+        digest.update(f"list {len(obj)};".encode())
+        for value in obj:
+            _feed(digest, value)
+    else:
+        digest.update(f"{type(obj).__name__} {obj!r};".encode())
+
+
 def save_checkpoint(path: str | Path, checkpoint: dict) -> None:
-    """Write ``checkpoint`` atomically with ``torch.save``.
+    """Write ``checkpoint`` with its content digest, atomically, with ``torch.save``.
 
     Parameters
     ----------
     path : path-like
         Destination ``.pt`` file.
     checkpoint : dict
-        Tensors and plain values only (see module docstring).
+        Tensors and plain values only (see module docstring); saved with an added
+        ``sha256`` entry (:func:`content_digest`), the dict itself is not changed.
     """
     import torch
 
+    checkpoint = {**checkpoint, DIGEST_KEY: content_digest(checkpoint)}
     with atomic_path(path) as tmp:
         torch.save(checkpoint, tmp)
 
@@ -110,24 +165,63 @@ def resolve_checkpoint(run_or_checkpoint: str | Path, which: str = "best") -> Pa
 
 
 def load_checkpoint(run_or_checkpoint: str | Path, which: str = "best") -> dict:
-    """Load a checkpoint dict safely (``weights_only=True``) on the CPU.
+    """Load a checkpoint dict safely (``weights_only=True``) on the CPU and verify it.
+
+    Parameters
+    ----------
+    run_or_checkpoint : path-like
+        A run folder or a ``.pt`` file (see :func:`resolve_checkpoint`).
+    which : str
+        ``"best"`` or ``"last"``, for a run folder.
+
+    Returns
+    -------
+    checkpoint : dict
+        What :func:`save_checkpoint` wrote, plus ``path`` (the file read).
 
     Raises
     ------
     EegemoError
-        When the file is missing, not a checkpoint, or not an eegemo checkpoint.
+        When the file is missing, unreadable, not an eegemo checkpoint, or its content
+        does not match its ``sha256`` digest. A checkpoint without a digest (older
+        eegemo) loads with a warning.
     """
+    import warnings
+
     import torch
 
     path = resolve_checkpoint(run_or_checkpoint, which)
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for corrupt or unsafe files
-        raise EegemoError(f"{path}: cannot read checkpoint: {first_line(exc)}") from None
+    except Exception as exc:  # torch raises several types for foreign, damaged or unsafe files
+        raise EegemoError(f"{path}: {_unreadable(exc)}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise EegemoError(f"{path}: not an eegemo checkpoint")
+    stored = ckpt.get(DIGEST_KEY)
+    if stored is None:
+        warnings.warn(
+            f"{path}: written by an older eegemo without a content hash; loaded unverified",
+            stacklevel=2,
+        )
+    elif stored != content_digest(ckpt):
+        raise EegemoError(
+            f"{path}: checksum mismatch: the content differs from its sha256 recorded when "
+            "eegemo wrote it (the file is damaged); use an intact copy or train again"
+        )
     ckpt["path"] = str(path)
     return ckpt
+
+
+def _unreadable(exc: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` failed, in words that never advise loading unsafely."""
+    text = str(exc)
+    if "Unsupported global" in text:
+        return ("not an eegemo checkpoint: it holds Python objects besides tensors and plain "
+                "values, which eegemo never loads")
+    detail = type(exc).__name__
+    if "weights_only" not in text and first_line(exc) != detail:
+        detail += f": {first_line(exc, 120)}"
+    return f"cannot read checkpoint: not a PyTorch file, or a truncated or damaged one ({detail})"
 
 
 def describe_model(config: Any, input_shape: Sequence[int], num_classes: int) -> dict:

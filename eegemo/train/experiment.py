@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_open, write_json
-from ..config import dumps_toml, to_dict
+from ..config import dumps_toml, read_toml, to_dict
 from ..environment import versions
-from ..errors import EegemoError
+from ..errors import ConfigError, EegemoError
 from .modality import SubjectSplit
 from .settings import TrainConfig
 
@@ -33,6 +33,58 @@ def check_run_folder(out: Path, resume: bool) -> None:
         raise EegemoError(
             f"{out}: already holds a run; pass --resume to continue it or choose another --out"
         )
+
+
+def check_resume(data: Path, out: Path, config: TrainConfig, cv: str | int | None) -> None:
+    """Refuse a resume of ``out`` that would change its data, configuration or kind of run.
+
+    Checked before anything is written, so a refused resume leaves the run as it was.
+
+    Parameters
+    ----------
+    data : Path
+        The data the resume would train on.
+    out : Path
+        The run folder.
+    config : TrainConfig
+        The configuration the resume would use: ``config.toml``'s, where only
+        :data:`~eegemo.train.trainer.RESUMABLE_KEYS` may differ (``epochs`` only
+        upwards, and not for cross-validation, whose folds are trained alike).
+    cv : "loso", int or None
+        Cross-validation, as given.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file of the run that records what the resume would change.
+    """
+    from .trainer import check_resume_config
+
+    folds = sorted(out.glob("fold-*/run.json"))
+    is_cv = bool(folds) or (out / "cv.json").is_file()
+    if cv is None and is_cv:
+        raise ConfigError(f"{out}: a cross-validation run; resume it with the --cv it was "
+                          "started with")
+    if cv is not None and (out / "run.json").is_file():
+        raise ConfigError(f"{out}: a single run, not a cross-validation; resume it without --cv")
+    recorded_config = out / "config.toml"
+    if recorded_config.is_file():
+        recorded = read_toml(recorded_config)
+        check_resume_config(recorded, config, recorded_config)
+        if cv is not None and config.epochs != recorded.get("epochs", config.epochs):
+            raise ConfigError(
+                f"{recorded_config}: epochs is {recorded['epochs']} there, got {config.epochs}; "
+                "the folds of a cross-validation are trained alike, so their epochs stay; "
+                "start a new run to train longer"
+            )
+    info = out / "run.json" if cv is None else (folds[0] if folds else None)
+    if info is not None and info.is_file():
+        trained_on = json.loads(info.read_text(encoding="utf-8"))["data"]
+        if Path(trained_on).resolve() != data.resolve():
+            raise ConfigError(
+                f"{info}: the run was trained on {trained_on}; a resume continues on the same "
+                f"data, got {data}"
+            )
 
 
 def _run_info(data: Path, fold: bool, description: dict) -> dict:
@@ -67,7 +119,9 @@ def train_run(
         Cross-validation by subject (data whose modality knows subjects); None
         trains a single model.
     resume : bool
-        Continue a killed run from its last checkpoint (finished folds are kept).
+        Continue a killed run from its last checkpoint (finished folds are kept), on
+        the same data and with the same configuration (see :func:`check_resume`);
+        a larger ``epochs`` extends a single run.
     progress : bool
         Progress bars and per-epoch lines on the terminal.
     callbacks : sequence of callable
@@ -86,6 +140,8 @@ def train_run(
     ctx = init_distributed(config.device)
     try:
         check_run_folder(out, resume)
+        if resume:
+            check_resume(data, out, config, cv)
         if ctx.distributed:  # every process has checked before rank 0 writes anything
             import torch.distributed as dist
 
@@ -139,9 +195,9 @@ def train_on_split(
     bundle = load_datasets(data, config, split)
     trainer = Trainer(config, bundle.train, bundle.val, bundle.classes, out,
                       data_meta=bundle.meta, callbacks=callbacks, progress=progress)
-    if out is not None and trainer.writes:
-        write_json(Path(out) / "run.json",
-                   _run_info(Path(data), split is not None, bundle.description))
+    info = Path(out) / "run.json" if out is not None else None
+    if info is not None and trainer.writes and not (resume and info.is_file()):
+        write_json(info, _run_info(Path(data), split is not None, bundle.description))
     report_sets = {"test": bundle.test} if bundle.test is not None else {}
     return trainer.fit(resume=resume, report_sets=report_sets), bundle
 
@@ -170,6 +226,8 @@ def _cross_validate(data, out, config, cv, resume, progress, callbacks, ctx) -> 
                           "carry no subjects")
     splits = cross_validation_splits(modality.subjects(data), cv, config.data.val_fraction,
                                      config.seed)
+    if resume:
+        _check_folds(out, cv, splits)
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
         with atomic_open(out / "config.toml", "w", encoding="utf-8") as fh:
@@ -201,6 +259,24 @@ def _cross_validate(data, out, config, cv, resume, progress, callbacks, ctx) -> 
         with atomic_open(out / "cv.md", "w", encoding="utf-8") as fh:
             fh.write(cv_markdown(summary))
     return summary
+
+
+def _check_folds(out: Path, cv: str | int, splits: list[SubjectSplit]) -> None:
+    """Refuse a resume whose folds would test other subjects than the run's."""
+    beyond = out / f"fold-{len(splits) + 1:02d}"
+    if beyond.exists():
+        raise ConfigError(f"{beyond}: with --cv {cv} there are only {len(splits)} folds; resume "
+                          "with the --cv the run was started with")
+    for k, split in enumerate(splits, start=1):
+        info = out / f"fold-{k:02d}" / "run.json"
+        if not info.is_file():
+            continue
+        tested = json.loads(info.read_text(encoding="utf-8"))["splits"]["test"]["subjects"]
+        if tested != list(split.test):
+            raise ConfigError(
+                f"{info}: fold {k} tested {', '.join(tested)}, but with --cv {cv} it would "
+                f"test {', '.join(split.test)}; resume with the --cv the run was started with"
+            )
 
 
 def _fold_line(row: dict) -> str:

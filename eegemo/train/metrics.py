@@ -36,8 +36,11 @@ def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], n_classes: in
 def metrics_from_confusion(cm: np.ndarray, classes: Sequence[str]) -> dict:
     """Accuracy, balanced accuracy, macro-F1 and per-class precision/recall/F1.
 
-    Balanced accuracy and macro-F1 average over the classes present in the true
-    labels (a class with no examples has no recall to average).
+    As in scikit-learn, balanced accuracy averages the recall of the classes present
+    in the true labels (a class with no examples has no recall), and macro-F1 averages
+    the F1 of the classes present in the true labels or in the predictions: a class
+    the model predicts but that never occurs counts with F1 = 0, so inventing classes
+    is not rewarded. Classes absent from both do not count.
 
     Parameters
     ----------
@@ -66,11 +69,12 @@ def metrics_from_confusion(cm: np.ndarray, classes: Sequence[str]) -> dict:
         denom = precision + recall
         f1 = np.where(denom > 0, 2 * precision * recall / denom, 0.0)
     present = support > 0
+    seen = present | (predicted > 0)
     return {
         "n": n,
         "accuracy": float(tp.sum() / n) if n else 0.0,
         "balanced_accuracy": float(recall[present].mean()) if present.any() else 0.0,
-        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+        "macro_f1": float(f1[seen].mean()) if seen.any() else 0.0,
         "classes": list(classes),
         "confusion_matrix": cm.tolist(),
         "per_class": {

@@ -34,7 +34,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ import numpy as np
 
 from ..atomic import atomic_open, remove_stale_temporaries
 from ..config import dumps_toml, to_dict
-from ..errors import EegemoError
+from ..errors import ConfigError, EegemoError
 from .checkpoint import (
     FORMAT,
     capture_rng_state,
@@ -62,6 +62,61 @@ from .metrics import classification_metrics
 from .settings import TrainConfig
 
 EpochCallback = Callable[["Trainer", dict], None]
+
+#: What a resumed run may change: ``epochs``, to extend it, and how it runs. Anything
+#: else would leave a run whose record (config.toml, checkpoints) says what never ran.
+RESUMABLE_KEYS = ("epochs", "device", "threads", "data.num_workers")
+
+
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in table.items():
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def check_resume_config(
+    recorded: Mapping[str, Any], config: TrainConfig, source: str | Path
+) -> None:
+    """Refuse to resume a run recorded with ``recorded`` under a changed configuration.
+
+    Only :data:`RESUMABLE_KEYS` may differ, and ``epochs`` may only grow. Keys that
+    the record lacks (written by an older eegemo, or a modality installed since) are
+    not compared.
+
+    Parameters
+    ----------
+    recorded : mapping
+        The run's configuration as stored: ``config.toml`` or a checkpoint's ``config``.
+    config : TrainConfig
+        The configuration the resumed run would use.
+    source : str or Path
+        Where ``recorded`` was read, for the message.
+
+    Raises
+    ------
+    ConfigError
+        Naming every key that differs, with its recorded and its given value.
+    """
+    given = _flatten(to_dict(config))
+    changed = [
+        f"{key} is {value!r} there, got {given[key]!r}"
+        for key, value in _flatten(recorded).items()
+        if key in given and key not in RESUMABLE_KEYS and given[key] != value
+    ]
+    if changed:
+        raise ConfigError(
+            f"{source}: a resumed run keeps its configuration, but {'; '.join(changed)} "
+            f"(a resume may change only {', '.join(RESUMABLE_KEYS)}, and epochs only upwards)"
+        )
+    if "epochs" in recorded and config.epochs < recorded["epochs"]:
+        raise ConfigError(
+            f"{source}: epochs is {recorded['epochs']} there, got {config.epochs}; a resume "
+            "can extend a run, not shorten it"
+        )
 
 
 def dataset_targets(dataset: Any) -> np.ndarray:
@@ -550,17 +605,27 @@ class Trainer:
                 f"{last}: the checkpoint was made for another model or class list "
                 f"({ckpt['model']['name']}, {ckpt['classes']}); cannot resume"
             )
+        check_resume_config(ckpt["config"], self.config, last)
+        recorded_epochs = int(ckpt["config"].get("epochs", self.config.epochs))
+        extended = self.config.epochs > recorded_epochs
+        if extended:
+            self._check_extension(ckpt, recorded_epochs)
         self.model.load_state_dict(ckpt["model_state"])
         self.optimizer.load_state_dict(ckpt["optimizer_state"])
-        self.planned_epochs = int(ckpt.get("planned_epochs", self.config.epochs))
-        if self.planned_epochs != self.config.epochs:
-            self.scheduler, _ = build_scheduler(
-                self.config, self.optimizer, len(self.train_loader), self.planned_epochs
-            )
-        if self.scheduler is not None and ckpt["scheduler_state"] is not None:
-            self.scheduler.load_state_dict(ckpt["scheduler_state"])
-        self.scaler.load_state_dict(ckpt["scaler_state"])
         self.epoch = int(ckpt["epoch"])
+        self.planned_epochs = (
+            self.config.epochs if extended else int(ckpt.get("planned_epochs", self.config.epochs))
+        )
+        if extended and self.per_step_schedule:
+            self._replan_schedule(self.planned_epochs)
+        else:
+            if self.planned_epochs != self.config.epochs:
+                self.scheduler, _ = build_scheduler(
+                    self.config, self.optimizer, len(self.train_loader), self.planned_epochs
+                )
+            if self.scheduler is not None and ckpt["scheduler_state"] is not None:
+                self.scheduler.load_state_dict(ckpt["scheduler_state"])
+        self.scaler.load_state_dict(ckpt["scaler_state"])
         self.best_epoch = int(ckpt["best"]["epoch"])
         self.best_score = ckpt["best"]["score"]
         self.bad_epochs = int(ckpt["bad_epochs"])
@@ -569,6 +634,24 @@ class Trainer:
         if self.writes:
             self._rewrite_history()
         return True
+
+    def _check_extension(self, ckpt: dict, recorded_epochs: int) -> None:
+        """Refuse more epochs where the run would not train them."""
+        where = f"{ckpt['path']}: epochs = {self.config.epochs}"
+        planned = int(ckpt.get("planned_epochs", recorded_epochs))
+        if planned < recorded_epochs:
+            raise ConfigError(
+                f"{where}: time_limit_min ({self.config.time_limit_min:g} min) cut this run to "
+                f"{planned} of its {recorded_epochs} epochs, so more epochs would not fit; "
+                "start a new run to train longer"
+            )
+        patience = self.config.early_stopping.patience
+        if self.val_set is not None and patience and int(ckpt["bad_epochs"]) >= patience:
+            raise ConfigError(
+                f"{where}: the run stopped early at epoch {ckpt['epoch']} (no "
+                f"{self.config.early_stopping.monitor} improvement for {patience} epochs), so "
+                "more epochs would train nothing; start a new run to train longer"
+            )
 
     def _read_history(self, upto: int) -> list[dict]:
         path = self.run_dir / "metrics.jsonl"
@@ -720,7 +803,10 @@ class Trainer:
         ----------
         resume : bool
             Continue from ``run_dir/checkpoints/last.pt`` when it exists, so that the
-            run finishes with the same number of epochs as an uninterrupted one.
+            run finishes with the same number of epochs as an uninterrupted one. The
+            configuration must be the checkpoint's (see :func:`check_resume_config`);
+            a larger ``epochs`` extends the run, with a per-step schedule (cosine,
+            one-cycle) re-planned as if the run had been started that long.
         report_sets : dict of str -> Dataset, optional
             Extra held-out splits (such as ``{"test": ...}``) evaluated with the best
             weights in the final report, beside ``val``.
@@ -732,7 +818,10 @@ class Trainer:
         if self.writes:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             if resume:
-                remove_stale_temporaries(self.run_dir)  # left by a killed run
+                # Left by a killed run, in the folders the trainer writes.
+                remove_stale_temporaries(
+                    self.run_dir, self.run_dir / "checkpoints", self.run_dir / "report"
+                )
         resumed = resume and self.run_dir is not None and self._load_resume_state()
         if self.writes:
             self._write_config()
@@ -812,8 +901,6 @@ class Trainer:
         and fast-forwarded to the current step, so that the learning rate still
         anneals before the end.
         """
-        import warnings
-
         limit = self.config.time_limit_min * 60.0
         if limit <= 0 or self.epoch >= self.planned_epochs:
             return
@@ -831,8 +918,18 @@ class Trainer:
         self.planned_epochs = fits
         if self.scheduler is None or not self.per_step_schedule or fits <= self.epoch:
             return
+        self._replan_schedule(fits)
+
+    def _replan_schedule(self, epochs: int) -> None:
+        """Rebuild the per-step schedule for ``epochs`` epochs and move it to the current step.
+
+        The learning rate is then what a run planned for ``epochs`` from the start
+        would use at this point.
+        """
+        import warnings
+
         self.scheduler, _ = build_scheduler(
-            self.config, self.optimizer, len(self.train_loader), fits
+            self.config, self.optimizer, len(self.train_loader), epochs
         )
         with warnings.catch_warnings():  # stepping the new schedule before optimizer.step()
             warnings.simplefilter("ignore", UserWarning)
