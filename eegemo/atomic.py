@@ -9,9 +9,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+
+#: Marker in the name of every temporary file eegemo writes; only files carrying it are
+#: ever removed as left-overs of an interrupted run.
+TEMP_MARKER = "tmp-eegemo"
+
+# .<final name>.tmp-eegemo-<pid>-<8 hex><final suffix>
+_TEMP_NAME = re.compile(rf"^\..+\.{TEMP_MARKER}-\d+-[0-9a-f]{{8}}(\.[^.]+)?$")
 
 
 @contextlib.contextmanager
@@ -30,7 +39,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}{path.suffix}")
+    token = f"{os.getpid()}-{secrets.token_hex(4)}"
+    tmp = path.with_name(f".{path.name}.{TEMP_MARKER}-{token}{path.suffix}")
     try:
         yield tmp
         os.replace(tmp, path)
@@ -61,11 +71,34 @@ def write_npy(path: str | os.PathLike, array: Any) -> None:
         np.save(fh, np.asarray(array), allow_pickle=False)
 
 
-def remove_stale_temporaries(folder: str | os.PathLike) -> int:
-    """Delete temporary files left by a killed run under ``folder``; return how many."""
+def is_temporary(path: str | os.PathLike) -> bool:
+    """Whether ``path`` names a temporary file written by :func:`atomic_path`."""
+    return _TEMP_NAME.match(Path(path).name) is not None
+
+
+def remove_stale_temporaries(*folders: str | os.PathLike) -> int:
+    """Delete the temporary files a killed run of eegemo left in ``folders``.
+
+    Only files directly inside the given folders (not in their subfolders) whose name
+    carries eegemo's marker (:func:`is_temporary`) are removed: whatever else the user
+    keeps there, hidden or not, stays. Missing folders are skipped.
+
+    Parameters
+    ----------
+    *folders : path-like
+        The folders eegemo writes into.
+
+    Returns
+    -------
+    n : int
+        How many files were removed.
+    """
     n = 0
-    for tmp in Path(folder).rglob(".*.tmp-*"):
-        if tmp.is_file():
-            tmp.unlink()
-            n += 1
+    for folder in folders:
+        if not Path(folder).is_dir():
+            continue
+        for tmp in Path(folder).iterdir():
+            if is_temporary(tmp) and tmp.is_file() and not tmp.is_symlink():
+                tmp.unlink()
+                n += 1
     return n

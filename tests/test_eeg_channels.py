@@ -233,3 +233,69 @@ def test_montage_by_name_or_file_and_validation(tmp_path):
     assert report["n_eeg"] == 32 and report["montage"] == str(cap)
     error = failure(make_raw(names), ChannelsConfig())
     assert "only 0 EEG channels have positions in montage standard_1020" in error.message
+
+
+def test_flat_channels_are_interpolated_and_reported():
+    raw = make_raw(EPOC, seconds=10.0)
+    data = raw.get_data()
+    data[3] = 0.0  # FC5: disconnected
+    data[6] = 0.02 + 1e-9 * np.random.default_rng(1).standard_normal(data.shape[1])  # O1: DC
+    raw = mne.io.RawArray(data, raw.info, verbose="error")
+    raw, report = prepare_channels(raw, ChannelsConfig())
+    assert report["flat"] == ["FC5", "O1"] and raw.ch_names == EPOC and raw.info["bads"] == []
+    assert report["notes"] == [
+        "flat channels FC5, O1 (peak-to-peak below 1 µV in most 1-s windows) interpolated "
+        "from the other 12 EEG channels"
+    ]
+    ptp = np.ptp(raw.get_data(), axis=1) * 1e6
+    assert ptp[3] > 5 and ptp[6] > 5  # now carry the signal of their neighbours
+
+
+def test_a_recording_without_enough_live_channels_fails():
+    raw = make_raw(EPOC, seconds=4.0)
+    zeros = mne.io.RawArray(np.zeros((14, raw.n_times)), raw.info, verbose="error")
+    error = failure(zeros)
+    assert error.stage == "channels"
+    assert error.message == (
+        "recording: all 14 EEG channels are flat (peak-to-peak below 1 µV in most 1-s "
+        "windows): no signal"
+    )
+    data = raw.get_data()
+    data[:4] = 0.0
+    error = failure(mne.io.RawArray(data, raw.info, verbose="error"))
+    assert "4 of 14 EEG channels are flat" in error.message
+    assert "channels.max_flat_fraction = 0.25" in error.message
+    # A looser rule accepts it; flat_uv = 0 switches the check off.
+    flat = mne.io.RawArray(data, raw.info, verbose="error")
+    _, report = prepare_channels(flat.copy(), ChannelsConfig(max_flat_fraction=0.5))
+    assert report["flat"] == EPOC[:4]
+    _, report = prepare_channels(flat, ChannelsConfig(flat_uv=0))
+    assert report["flat"] == []
+    with pytest.raises(ConfigError, match="max_flat_fraction: expected a number from 0 to 1"):
+        ChannelsConfig(max_flat_fraction=2)
+    with pytest.raises(ConfigError, match="flat_uv: expected"):
+        ChannelsConfig(flat_uv=-1)
+
+
+def test_real_eegmat_channels_are_not_flat(eegmat_dir):
+    for name in ("Subject00_1.edf", "Subject18_2.edf"):
+        _, report = prepare_channels(read_raw(eegmat_dir / name), ChannelsConfig())
+        assert report["flat"] == [] and report["n_eeg"] == 19
+
+
+def test_duplicate_channel_names_are_dropped_with_a_note(tmp_path):
+    raw = make_raw(EPOC, seconds=4.0)
+    path = tmp_path / "dup.edf"
+    mne.export.export_raw(path, raw, fmt="edf", verbose="error")
+    header = bytearray(path.read_bytes())
+    header[256 + 16 : 256 + 32] = b"AF3".ljust(16)  # the second label: F7 -> AF3
+    path.write_bytes(header)
+    raw, report = prepare_channels(read_raw(path), ChannelsConfig())
+    assert "AF3" not in raw.ch_names and report["duplicates"] == {"AF3": ["AF3-0", "AF3-1"]}
+    assert report["notes"] == [
+        "channel name AF3 appears 2 times (read as AF3-0, AF3-1): dropped, as which is which "
+        "is unknown; keep one with channels.rename and channels.drop"
+    ]
+    keep = ChannelsConfig(rename={"AF3-0": "AF3", "AF3-1": "F7"})
+    raw, report = prepare_channels(read_raw(path), keep)
+    assert sorted(raw.ch_names) == sorted(EPOC) and report["duplicates"] == {}

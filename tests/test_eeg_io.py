@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -302,3 +303,61 @@ def test_missing_side_file_missing_file_empty_file_and_unknown_type(formats_dir,
     (tmp_path / "table.csv").write_text("a,b\n")
     with pytest.raises(RecordingError, match=r"table.csv: unsupported file type \(supported: "):
         read_raw(tmp_path / "table.csv")
+
+
+def test_names_that_clash_once_made_safe_get_distinct_stable_ids(tmp_path):
+    names = ["rec 1.edf", "rec_1.edf", "Sübject.edf", "Säbject.edf", "Rec2.edf", "rec2.edf"]
+    touch(tmp_path / "a", "other.edf", *names)
+    touch(tmp_path / "b", *reversed(names))  # another place, created in another order
+    with pytest.warns(UserWarning) as caught:
+        recordings, failures = discover(tmp_path / "a", DiscoveryConfig())
+    ids = {r.path.name: r.id for r in recordings}
+    assert failures == [] and len(set(ids.values())) == len(names) + 1
+    assert ids["other.edf"] == "other"
+    assert ids["rec 1.edf"].startswith("rec_1-") and ids["rec_1.edf"].startswith("rec_1-")
+    assert ids["Sübject.edf"].startswith("S_bject-") and ids["Säbject.edf"].startswith("S_bject-")
+    assert ids["Rec2.edf"].startswith("Rec2-") and ids["rec2.edf"].startswith("rec2-")
+    # One subject per file, as without a clash.
+    assert len({r.subject for r in recordings}) == len(recordings)
+    rec = next(r for r in recordings if r.path.name == "rec 1.edf")
+    assert rec.notes[0] == (
+        f"id {rec.id} for 'rec 1.edf', which would otherwise share the id 'rec_1' with "
+        "'rec_1.edf'"
+    )
+    assert {str(w.message) for w in caught} == {n for r in recordings for n in r.notes}
+    with pytest.warns(UserWarning):
+        again, _ = discover(tmp_path / "b", DiscoveryConfig())
+    assert {r.path.name: r.id for r in again} == {k: v for k, v in ids.items() if k in names}
+
+
+def test_symbolic_links_loops_and_aliases_are_reported(tmp_path):
+    raw = tmp_path / "raw"
+    touch(raw, "a.edf", "sub/b.edf")
+    outside = touch(tmp_path / "elsewhere", "c.edf")[0]
+    (raw / "loop.edf").symlink_to("loop.edf")
+    (raw / "gone.edf").symlink_to("nowhere.edf")
+    (raw / "alias.edf").symlink_to("a.edf")
+    (raw / "sub" / "up").symlink_to("..")
+    (raw / "linked").symlink_to(outside.parent)
+    with pytest.warns(UserWarning, match=r"sub/up: symbolic link loop \(leads back to \.\)"):
+        recordings, failures = discover(raw, DiscoveryConfig())
+    assert [r.path.relative_to(raw).as_posix() for r in recordings] == [
+        "a.edf", "linked/c.edf", "sub/b.edf"
+    ]  # fmt: skip
+    assert [msg for _, msg in failures] == [
+        "alias.edf: the same file as a.edf (through a symbolic link), read once",
+        "gone.edf: symbolic link to a missing file (nowhere.edf): it cannot be opened",
+        "loop.edf: symbolic link loop: it cannot be opened",
+    ]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any folder")
+def test_a_folder_that_cannot_be_searched_is_reported(tmp_path):
+    touch(tmp_path, "a.edf", "locked/b.edf")
+    (tmp_path / "locked").chmod(0o000)
+    try:
+        recordings, failures = discover(tmp_path, DiscoveryConfig())
+    finally:
+        (tmp_path / "locked").chmod(0o755)
+    assert [r.id for r in recordings] == ["a"]
+    assert [msg for _, msg in failures] == ["locked: cannot search the folder (Permission denied)"]

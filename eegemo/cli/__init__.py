@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from ..errors import ConfigError, EegemoError
+from ..errors import ConfigError, EegemoError, first_line
 
 #: Subcommand modules, in the order ``eegemo --help`` lists them.
 SUBCOMMANDS = ("demo", "preprocess", "train", "evaluate", "distill", "predict", "models")
@@ -41,11 +41,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _os_error(exc: OSError) -> str:
+    """``path: reason`` for a file-system error, e.g. ``out/run.json: Read-only file system``."""
+    reason = exc.strerror or first_line(exc)
+    if exc.filename is None:
+        return reason
+    if exc.filename2 is not None:
+        return f"{exc.filename} -> {exc.filename2}: {reason}"
+    return f"{exc.filename}: {reason}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit status.
 
-    Exit status: 0 success, 1 some work failed (the rest was done), 2 usage or
-    configuration error, 130 interrupted.
+    Exit status: 0 success, 1 some work failed (the rest was done) or a file could not
+    be read or written, 2 usage or configuration error, 130 interrupted. Errors meant
+    for the user, file-system errors included, are printed as one line.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -59,6 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except EegemoError as exc:
         print(f"eegemo {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        if getattr(args, "on_error", None) == "debug":
+            raise  # for the debugger, as every other exception
+        print(f"eegemo {args.command}: error: {_os_error(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"eegemo {args.command}: interrupted", file=sys.stderr)

@@ -129,6 +129,8 @@ def run(args: argparse.Namespace) -> int:
         keep_clean=args.keep_clean,
         progress=not args.no_progress,
     )
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
     for failure in result.failures:
         log = f" (traceback in {result.out_dir / failure.log})" if failure.log else ""
         print(f"FAILED {failure.recording}: [{failure.stage}] {failure.error}{log}",

@@ -86,6 +86,11 @@ class BatchResult:
     not_processed : list of str
         Ids of the recordings left for a later run because ``on_error="abort"``
         stopped the batch.
+    notes : list of str
+        What the user should know although nothing failed, one line each: ids told
+        apart because file names clash, symbolic link loops not followed, and the
+        ``notes`` of each recording processed in this run (flat channels interpolated,
+        duplicate channel names dropped, ...), prefixed with its id.
     """
 
     out_dir: Path
@@ -95,6 +100,7 @@ class BatchResult:
     n_epochs: int
     removed_temporaries: int = 0
     not_processed: list[str] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def manifest_path(self) -> Path:
@@ -420,6 +426,44 @@ def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]])
         writer.writerows(rows)
 
 
+def _prepare_out(out_dir: Path) -> None:
+    """Create OUT and check a file can be written in it; raise EegemoError if not."""
+    import tempfile
+
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=out_dir).close()
+    except OSError as exc:
+        blocking = next((p for p in out_dir.parents if p.exists() and not p.is_dir()), None)
+        reason = f"{blocking} is a file, not a folder" if blocking else exc.strerror or exc
+        raise EegemoError(f"{out_dir}: cannot write the output folder: {reason}") from None
+
+
+def _discover(
+    raw: str | Path, config: PreprocessConfig
+) -> tuple[list[Recording], list[Failure], list[str]]:
+    """:func:`~eegemo.eeg.io.discover`, with the warnings it gives as notes."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        recordings, unassigned = discover(raw, config.discovery)
+    failures = [Failure(str(path), "discover", _one_line(msg)) for path, msg in unassigned]
+    return recordings, failures, [_one_line(str(w.message)) for w in caught]
+
+
+def _writes_into(out_dir: Path, recordings: list[Recording]) -> list[Path]:
+    """The folders under OUT that a batch over ``recordings`` writes files into."""
+    from .cache import CLEAN_DIR
+    from .pipeline import PROVENANCE_DIR
+
+    subjects = sorted({rec.subject for rec in recordings})
+    return [
+        out_dir,
+        *(out_dir / name for name in (PROVENANCE_DIR, CLEAN_DIR, LOG_DIR)),
+        *(out_dir / subject for subject in subjects),
+        *(out_dir / subject / "png" for subject in subjects),
+    ]
+
+
 def _describe(recording: Recording) -> list[dict[str, Any]]:
     try:
         return describe_inputs(recording)
@@ -489,7 +533,8 @@ def preprocess(
     ConfigError
         If ``jobs``, ``backend`` or ``on_error`` is invalid.
     EegemoError
-        If ``raw`` does not exist or holds no recordings.
+        If ``raw`` does not exist or holds no recordings, or ``out`` cannot be created
+        or written (checked before any recording is processed).
     """
     config = config if config is not None else PreprocessConfig()
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
@@ -503,11 +548,10 @@ def preprocess(
     out_dir = Path(out)
     if out_dir.exists() and not out_dir.is_dir():
         raise EegemoError(f"{out_dir}: exists and is not a folder")
-    recordings, unassigned = discover(raw, config.discovery)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    removed = remove_stale_temporaries(out_dir)
+    recordings, failures, notes = _discover(raw, config)
+    _prepare_out(out_dir)
+    removed = remove_stale_temporaries(*_writes_into(out_dir, recordings))
 
-    failures = [Failure(str(path), "discover", _one_line(msg)) for path, msg in unassigned]
     todo: Todo = []
     skipped: list[str] = []
     keys: dict[str, str] = {}
@@ -553,12 +597,17 @@ def preprocess(
             out_dir / "failures.csv", FAILURE_COLUMNS, [dataclasses.asdict(f) for f in failures]
         )
     finished = {rid for rid, _ in results}
+    processed = sorted(rid for rid, r in results if not isinstance(r, Failure))
+    for rid in processed:
+        prov = read_provenance(out_dir, rid) or {}
+        notes += [f"{rid}: {note}" for note in prov.get("notes", [])]
     return BatchResult(
         out_dir=out_dir,
-        processed=sorted(rid for rid, r in results if not isinstance(r, Failure)),
+        processed=processed,
         skipped=sorted(skipped),
         failures=failures,
         n_epochs=len(rows),
         removed_temporaries=removed,
         not_processed=sorted(rec.id for rec, _ in todo if rec.id not in finished),
+        notes=notes,
     )

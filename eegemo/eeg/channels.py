@@ -3,8 +3,9 @@
 Recordings name their channels in many ways (``EEG Fp1-Ref``, ``FP1``, ``T3``,
 ``EEG A2-A1``, ``ECG ECG``, ``Status``). :func:`prepare_channels` maps scalp channels
 onto the names of a montage, gives auxiliary channels their proper MNE type (so ICA
-can use the EOG), sets electrode positions, drops what cannot be placed on the scalp
-and reports every change for the provenance record.
+can use the EOG), sets electrode positions, drops what cannot be placed on the scalp,
+replaces flat EEG channels by interpolation and reports every change for the
+provenance record.
 """
 
 from __future__ import annotations
@@ -82,6 +83,17 @@ class ChannelsConfig:
         help="Fail a recording when a smaller fraction of its EEG channels match montage "
         "names: the matches are then likely coincidental (BioSemi A1..D32, numbered names).",
     )
+    flat_uv: float = option(
+        1.0,
+        help="An EEG channel is flat when its peak-to-peak amplitude is below this many µV "
+        "in more than half of its 1-s windows; flat channels are interpolated from the "
+        "others (0: no check).",
+    )
+    max_flat_fraction: float = option(
+        0.25,
+        help="Fail a recording when more than this fraction of its EEG channels are flat "
+        "(or fewer than min_channels are not).",
+    )
     drop: list[str] = option([], help="Channels to drop (case-insensitive names).")
     eog: list[str] = option([], help="Channels to treat as EOG whatever their name.")
     ecg: list[str] = option([], help="Channels to treat as ECG whatever their name.")
@@ -96,6 +108,12 @@ class ChannelsConfig:
             raise ConfigError(
                 "min_positioned_fraction: expected a number from 0 to 1, "
                 f"got {self.min_positioned_fraction!r}"
+            )
+        if not self.flat_uv >= 0.0:
+            raise ConfigError(f"flat_uv: expected a number of µV >= 0, got {self.flat_uv!r}")
+        if not 0.0 <= self.max_flat_fraction <= 1.0:
+            raise ConfigError(
+                f"max_flat_fraction: expected a number from 0 to 1, got {self.max_flat_fraction!r}"
             )
         if not (isinstance(self.montage, str) and self.montage.lower() in _MONTAGE_ALIASES):
             resolve_montage(self.montage)  # imports MNE: skipped for the usual template names
@@ -253,6 +271,38 @@ def _has_position(ch: dict) -> bool:
     return bool(np.all(np.isfinite(pos)) and np.any(pos != 0))
 
 
+def _duplicates(names: list[str]) -> dict[str, list[str]]:
+    """Channel names a file holds more than once, with the names MNE read them as.
+
+    MNE reads a name found ``n`` times as ``name-0`` ... ``name-<n-1>``.
+    """
+    numbered: dict[str, list[tuple[int, str]]] = {}
+    for name in names:
+        match = re.fullmatch(r"(.+)-(\d+)", name)
+        if match:
+            numbered.setdefault(match.group(1), []).append((int(match.group(2)), name))
+    return {
+        base: [name for _, name in sorted(copies)]
+        for base, copies in numbered.items()
+        if base not in names
+        and len(copies) > 1
+        and sorted(i for i, _ in copies) == list(range(len(copies)))
+    }
+
+
+def _flat_channels(raw: mne.io.BaseRaw, picks: list[int], flat_uv: float) -> list[str]:
+    """The channels of ``picks`` below ``flat_uv`` µV peak-to-peak in most 1-s windows."""
+    import numpy as np
+
+    n = max(1, min(raw.n_times, round(raw.info["sfreq"])))
+    flat = []
+    for i in picks:  # one channel at a time: a full copy would double the memory
+        data = raw.get_data(picks=[i])[0, : raw.n_times // n * n].reshape(-1, n)
+        if np.median(np.ptp(data, axis=1)) * 1e6 < flat_uv:
+            flat.append(raw.ch_names[i])
+    return flat
+
+
 def prepare_channels(
     raw: mne.io.BaseRaw, config: ChannelsConfig | None = None
 ) -> tuple[mne.io.BaseRaw, dict[str, Any]]:
@@ -264,7 +314,11 @@ def prepare_channels(
     ``Trigger``, reference pairs such as ``A2-A1``); map the remaining EEG channels
     onto the montage's names (prefixes/suffixes stripped, ``T3``->``T7`` ...,
     case-insensitive); set the montage; drop EEG channels without a position and
-    every channel that is neither EEG nor EOG/ECG/EMG/stim; check the samples are finite.
+    every channel that is neither EEG nor EOG/ECG/EMG/stim; check the samples are
+    finite; replace flat EEG channels (see ``config.flat_uv``) by spherical-spline
+    interpolation from the others. Channels whose name the file holds more than once
+    (which MNE reads as ``name-0``, ``name-1``, ...) are dropped first, unless
+    ``config.rename`` or ``config.drop`` names them: which is which is unknown.
 
     Parameters
     ----------
@@ -279,14 +333,18 @@ def prepare_channels(
         The same object, holding positioned EEG channels plus EOG/ECG/EMG/stim.
     report : dict
         ``renamed`` {old: new}, ``types_set`` {name: type}, ``dropped`` [names],
-        ``dropped_no_position`` [names], ``n_eeg`` int, ``montage`` str.
+        ``dropped_no_position`` [names], ``duplicates`` {name: [names as read]},
+        ``flat`` [names interpolated], ``n_eeg`` int, ``montage`` str, and ``notes``:
+        one line for each of these a user should know about (duplicates, flat channels).
 
     Raises
     ------
     RecordingError
-        Stage ``"channels"`` when there are no EEG channels or fewer than
-        ``config.min_channels`` with a position; stage ``"read"`` when a kept channel
-        holds NaN or infinite samples.
+        Stage ``"channels"`` when there are no EEG channels, fewer than
+        ``config.min_channels`` with a position, or more than
+        ``config.max_flat_fraction`` of them (or all but fewer than
+        ``config.min_channels``) flat; stage ``"read"`` when a kept channel holds NaN or
+        infinite samples.
     """
     import numpy as np
 
@@ -313,6 +371,16 @@ def prepare_channels(
             )
         raw.rename_channels(explicit)
         renamed.update(explicit)
+
+    notes = []
+    duplicates = _duplicates(list(raw.ch_names))
+    for name, copies in duplicates.items():
+        raw.drop_channels(copies)
+        notes.append(
+            f"channel name {name} appears {len(copies)} times (read as {', '.join(copies)}): "
+            "dropped, as which is which is unknown; keep one with channels.rename and "
+            "channels.drop"
+        )
 
     forced = {}
     for ch_type in ("eog", "ecg", "emg"):
@@ -391,12 +459,38 @@ def prepare_channels(
             "read", f"{source}: contains NaN or infinite samples in channels {_listing(bad)}"
         )
 
+    eeg_idx = [i for i, t in enumerate(raw.get_channel_types()) if t == "eeg"]
+    flat = _flat_channels(raw, eeg_idx, config.flat_uv) if config.flat_uv > 0 else []
+    if flat:
+        rule = f"peak-to-peak below {config.flat_uv:g} µV in most 1-s windows"
+        n_live = n_eeg - len(flat)
+        if n_live == 0:
+            raise RecordingError(
+                "channels", f"{source}: all {n_eeg} EEG channels are flat ({rule}): no signal"
+            )
+        if len(flat) > config.max_flat_fraction * n_eeg or n_live < config.min_channels:
+            raise RecordingError(
+                "channels",
+                f"{source}: {len(flat)} of {n_eeg} EEG channels are flat ({rule}): "
+                f"{_listing(flat)}; too few carry a signal (channels.max_flat_fraction = "
+                f"{config.max_flat_fraction:g}, channels.min_channels = {config.min_channels})",
+            )
+        raw.info["bads"] = flat
+        raw.interpolate_bads(reset_bads=True, verbose="error")
+        notes.append(
+            f"flat channel{'s' if len(flat) > 1 else ''} {', '.join(flat)} ({rule}) "
+            f"interpolated from the other {n_live} EEG channels"
+        )
+
     report = {
         "renamed": renamed,
         "types_set": types_set,
         "dropped": dropped,
         "dropped_no_position": unpositioned,
+        "duplicates": duplicates,
+        "flat": flat,
         "n_eeg": n_eeg,
         "montage": montage_name,
+        "notes": notes,
     }
     return raw, report

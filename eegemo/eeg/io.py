@@ -12,7 +12,11 @@ from __future__ import annotations
 import collections
 import csv
 import dataclasses
+import errno
+import hashlib
+import os
 import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,17 +52,25 @@ class Recording:
     id : str
         Unique, filesystem-safe identifier within the batch: the file stem when stems
         are unique, else the path relative to the searched folder, without extension,
-        with ``/`` replaced by ``__``.
+        with ``/`` replaced by ``__``. Characters other than letters, digits, ``.``,
+        ``_`` and ``-`` become ``_``; files whose ids would then be the same (also when
+        they differ only in case) get ``-`` and 8 hexadecimal characters of a hash of
+        their relative path.
     subject : str
-        Subject identifier (filesystem-safe), used for subject-wise splits.
+        Subject identifier (filesystem-safe), used for subject-wise splits; different
+        subjects whose names become the same once made safe are told apart like ids.
     label : str | None
         Recording-level label (condition), or ``None`` when not known.
+    notes : tuple of str
+        Why the id or the subject carries a hash suffix: the files or subjects it was
+        told apart from.
     """
 
     path: Path
     id: str
     subject: str
     label: str | None
+    notes: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass
@@ -224,22 +236,92 @@ def _is_split_continuation(path: Path) -> bool:
     return first != path.name and (path.parent / first).is_file()
 
 
-def _find_files(raw: Path, bids: bool) -> list[Path]:
+def _broken_link(path: Path) -> str | None:
+    """Why the symbolic link ``path`` cannot be followed, or ``None`` when it can."""
+    if not path.is_symlink():
+        return None
+    try:
+        path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop: it cannot be opened"
+        return f"symbolic link to a missing file ({os.readlink(path)}): it cannot be opened"
+    return None
+
+
+def _find_files(raw: Path, bids: bool) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The recordings under ``raw`` in path order, and the files skipped with the reason.
+
+    Symbolic links to folders are followed, except one leading back to a folder on its
+    own path (a loop), which is reported with a warning. A file reached several ways
+    is listed once, under its own path when RAW holds it, else under its first path;
+    the others are reported, and so are folders that cannot be searched.
+    """
     if raw.is_file():
-        return [raw] if recording_extension(raw) else []
-    found = []
-    for path in sorted(raw.rglob("*")):
-        rel = path.relative_to(raw)
-        if any(part.startswith(".") for part in rel.parts):
-            continue  # hidden files and temporaries of interrupted writes
-        if bids and (rel.parts[0] in _BIDS_SKIP_DIRS or not rel.parts[0].startswith("sub-")):
-            continue
-        if not path.is_file() or recording_extension(path) is None:
-            continue
-        if _is_split_continuation(path):
-            continue
-        found.append(path)
-    return found
+        return ([raw] if recording_extension(raw) else []), []
+    found: list[Path] = []
+    skipped: list[tuple[Path, str]] = []
+    real_dirs: dict[Path, str] = {}
+
+    def unreadable(exc: OSError) -> None:
+        folder = Path(exc.filename)
+        rel = folder.relative_to(raw).as_posix()
+        skipped.append((folder, f"{rel}: cannot search the folder ({exc.strerror})"))
+
+    for folder, dirs, files in os.walk(raw, onerror=unreadable, followlinks=True):
+        here = Path(folder)
+        real_dirs[here] = os.path.realpath(here)
+        rel = here.relative_to(raw)
+        on_path = {real_dirs[p] for p in (here, *here.parents) if p in real_dirs}
+        keep = []
+        for name in sorted(dirs):
+            sub = here / name
+            if name.startswith("."):
+                continue  # hidden folders
+            if bids and not rel.parts and (name in _BIDS_SKIP_DIRS or not name.startswith("sub-")):
+                continue
+            if os.path.realpath(sub) in on_path:
+                target = Path(os.path.relpath(os.path.realpath(sub), os.path.realpath(raw)))
+                warnings.warn(
+                    f"{(rel / name).as_posix()}: symbolic link loop (leads back to "
+                    f"{target.as_posix()}), not followed",
+                    stacklevel=2,
+                )
+                continue
+            keep.append(name)
+        dirs[:] = keep
+        for name in files:
+            path = here / name
+            if name.startswith(".") or recording_extension(path) is None:
+                continue  # hidden files and temporaries of interrupted writes
+            if bids and not rel.parts and not name.startswith("sub-"):
+                continue
+            broken = _broken_link(path)
+            if broken is not None:
+                skipped.append((path, f"{(rel / name).as_posix()}: {broken}"))
+            elif path.is_file() and not _is_split_continuation(path):
+                found.append(path)
+    # A file reached several ways is read once: under its own path when RAW holds it,
+    # else under its first path in sorted order.
+    root = os.path.realpath(raw)
+    by_file: dict[str, list[Path]] = collections.defaultdict(list)
+    for path in found:
+        by_file[os.path.realpath(path)].append(path)
+    unique = []
+    for real, paths in by_file.items():
+        first = min(paths, key=lambda p: (str(Path(root, p.relative_to(raw))) != real, p))
+        unique.append(first)
+        skipped += [
+            (
+                p,
+                f"{p.relative_to(raw).as_posix()}: the same file as "
+                f"{first.relative_to(raw).as_posix()} (through a symbolic link), read once",
+            )
+            for p in paths
+            if p != first
+        ]
+    unique.sort()
+    return unique, sorted(skipped)
 
 
 def _assign(
@@ -250,7 +332,10 @@ def _assign(
     bids: bool,
     table: Mapping[str, Mapping[str, str]] | None,
 ) -> tuple[str, str | None]:
-    """Return ``(subject, label)`` for one file; raise RecordingError("discover") if impossible."""
+    """Return ``(subject, label)`` for one file; raise RecordingError("discover") if impossible.
+
+    The subject is returned as found; :func:`discover` makes it filesystem-safe.
+    """
     subject_re, label_re = patterns
     stem = _strip_extension(path)
     row: Mapping[str, str] = {}
@@ -293,20 +378,54 @@ def _assign(
                 f"(known: {', '.join(sorted(config.label_map))})",
             )
         label = config.label_map[label]
-    return _safe(subject), label
+    return subject, label
 
 
 def _ids(paths: list[Path], root: Path) -> list[str]:
+    """The id of each file, before ids that clash once made safe are told apart."""
     stems = [_safe(_strip_extension(p)) for p in paths]
-    counts = collections.Counter(stems)
-    long_ids = []
-    for p in paths:
+    counts = collections.Counter(s.lower() for s in stems)
+    ids = []
+    for p, stem in zip(paths, stems, strict=True):
         rel = p.relative_to(root)
-        long_ids.append(_safe("__".join([*rel.parts[:-1], _strip_extension(p)])))
-    ids = [s if counts[s] == 1 else long_ids[i] for i, s in enumerate(stems)]
-    if len(set(ids)) != len(ids):
-        ids = long_ids
+        long_id = _safe("__".join([*rel.parts[:-1], _strip_extension(p)]))
+        ids.append(stem if counts[stem.lower()] == 1 else long_id)
     return ids
+
+
+def _tell_apart(what: str, names: list[str], keys: list[str]) -> tuple[list[str], list[str]]:
+    """Make safe ``names`` that stand for different ``keys`` different, saying why.
+
+    Names shared (case-insensitively: some file systems ignore case) by different keys,
+    whose original names differ only in characters a file name under OUT cannot hold
+    (``rec 1.edf`` and ``rec_1.edf``, ``Sübject`` and ``Säbject``), all get ``-`` and
+    the first 8 hexadecimal characters of the SHA-1 of their key: the same in every
+    run, whatever the order files are found in.
+
+    Returns
+    -------
+    names : list of str
+        The names, unique per key.
+    notes : list of str
+        One line per name that was changed ("" for the others).
+    """
+    groups: dict[str, set[str]] = collections.defaultdict(set)
+    for name, key in zip(names, keys, strict=True):
+        groups[name.lower()].add(key)
+    unique, notes = [], []
+    for name, key in zip(names, keys, strict=True):
+        clash = groups[name.lower()]
+        if len(clash) == 1:
+            unique.append(name)
+            notes.append("")
+            continue
+        unique.append(f"{name}-{hashlib.sha1(key.encode('utf-8')).hexdigest()[:8]}")
+        others = ", ".join(repr(k) for k in sorted(clash) if k != key)
+        notes.append(
+            f"{what} {unique[-1]} for {key!r}, which would otherwise share the {what} "
+            f"{name!r} with {others}"
+        )
+    return unique, notes
 
 
 def discover(
@@ -317,9 +436,10 @@ def discover(
     Parameters
     ----------
     raw : path-like
-        A recording file, a folder searched recursively (in sorted order), or a BIDS
-        dataset (detected by its ``dataset_description.json``). Hidden files and
-        continuation parts of split FIF files are skipped.
+        A recording file, a folder searched recursively (in sorted order, following
+        symbolic links to folders except those that loop), or a BIDS dataset (detected
+        by its ``dataset_description.json``). Hidden files and continuation parts of
+        split FIF files are skipped.
     config : DiscoveryConfig | None
         Patterns, label map and labels CSV; defaults to :class:`DiscoveryConfig()`.
 
@@ -329,7 +449,15 @@ def discover(
         The recordings whose subject and label could be determined, in path order.
     failures : list of (Path, str)
         Files that could not be assigned (name does not match a pattern, not in the
-        labels CSV, label not in the label map), with the reason.
+        labels CSV, label not in the label map), symbolic links that cannot be opened
+        (a loop, a missing target) and files reached a second time through a link,
+        with the reason.
+
+    Warns
+    -----
+    UserWarning
+        For each recording whose id was told apart from another's (see
+        :attr:`Recording.id`), and for each symbolic link loop not followed.
 
     Raises
     ------
@@ -345,15 +473,14 @@ def discover(
     if not raw.exists():
         raise EegemoError(f"{raw}: no such file or folder")
     bids = _is_bids(raw, config)
-    paths = _find_files(raw, bids)
-    if not paths:
+    paths, failures = _find_files(raw, bids)
+    if not paths and not failures:
         what = "is not a recording" if raw.is_file() else "contains no recordings"
         raise EegemoError(f"{raw} {what} (supported file types: {supported})")
     table = read_labels_csv(config.labels_csv) if config.labels_csv else None
     root = raw.parent if raw.is_file() else raw
 
     assigned: list[tuple[Path, str, str | None]] = []
-    failures: list[tuple[Path, str]] = []
     for path in paths:
         rel = path.relative_to(root).as_posix()
         try:
@@ -362,11 +489,21 @@ def discover(
             failures.append((path, exc.message))
             continue
         assigned.append((path, subject, label))
-    ids = _ids([a[0] for a in assigned], root)
-    recordings = [
-        Recording(path=path, id=rid, subject=subject, label=label)
-        for (path, subject, label), rid in zip(assigned, ids, strict=True)
-    ]
+    rels = [a[0].relative_to(root).as_posix() for a in assigned]
+    ids, id_notes = _tell_apart("id", _ids([a[0] for a in assigned], root), rels)
+    raw_subjects = [a[1] for a in assigned]
+    subjects, subject_notes = _tell_apart("subject", [_safe(s) for s in raw_subjects], raw_subjects)
+    clashing = [rid for rid, n in collections.Counter(i.lower() for i in ids).items() if n > 1]
+    if clashing:  # a hashed id equal to another file's own name: never by accident
+        names = [rel for rel, rid in zip(rels, ids, strict=True) if rid.lower() in clashing]
+        raise EegemoError(f"{raw}: cannot give {', '.join(names)} distinct ids; rename one")
+    recordings = []
+    for (path, _, label), rid, subject, *notes in zip(
+        assigned, ids, subjects, id_notes, subject_notes, strict=True
+    ):
+        recordings.append(Recording(path, rid, subject, label, tuple(filter(None, notes))))
+    for note in dict.fromkeys(n for rec in recordings for n in rec.notes):
+        warnings.warn(note, stacklevel=2)
     return recordings, failures
 
 

@@ -489,6 +489,34 @@ def _band_power(
     return power.astype(np.float32)
 
 
+def bandpower_record(config: PreprocessConfig, sfreq: float) -> dict[str, Any]:
+    """How band power is computed from epochs at ``sfreq``, for the provenance.
+
+    Returns
+    -------
+    record : dict
+        ``method``; for Welch also ``segment_s``, the segment length actually used,
+        and, when ``bandpower.segment_s`` was longer than an epoch and so capped,
+        ``segment_s_requested`` and a ``note`` saying so.
+    """
+    from .spectral import welch_segment
+
+    method, requested = config.bandpower.method, config.bandpower.segment_s
+    if method != "welch":
+        return {"method": method}
+    n_per_seg = welch_segment(round(config.epochs.length_s * sfreq), sfreq, requested)
+    used = n_per_seg / sfreq
+    record: dict[str, Any] = {"method": method, "segment_s": round(used, 6)}
+    if n_per_seg < round(requested * sfreq):
+        record["segment_s_requested"] = requested
+        record["note"] = (
+            f"bandpower.segment_s = {requested:g} s is longer than an epoch "
+            f"(epochs.length_s = {config.epochs.length_s:g} s): Welch segments of "
+            f"{used:g} s used"
+        )
+    return record
+
+
 def _topomaps(
     power: np.ndarray, info: mne.Info, config: PreprocessConfig, timings: dict[str, float]
 ) -> np.ndarray:
@@ -718,6 +746,7 @@ def process_recording(
         if not keep_clean:
             remove_clean(out_dir, recording.id)
 
+    bandpower = bandpower_record(config, info["sfreq"])
     provenance = {
         "cache_key": keys["outputs"],
         "steps": {
@@ -732,6 +761,7 @@ def process_recording(
             "label": recording.label,
             "path": str(recording.path),
             "inputs": inputs,
+            "notes": list(recording.notes),
         },
         "channels": {**clean["channels"], "used": used, "n_used": len(used)},
         "stages": clean["stages"],
@@ -739,10 +769,13 @@ def process_recording(
             e for r in clean["stages"] if r["name"] == "ica" for e in r.get("excluded", [])
         ],
         "epochs": epochs_record,
+        "bandpower": bandpower,
         "bands": {name: list(edges) for name, edges in config.bandpower.bands.items()},
         "cleaned": clean["files"] if keep_clean else {},
         "outputs": outputs,
         "warnings": sorted({w for ws in found.values() for w in ws}),
+        # What the user should know although nothing failed; printed by the batch.
+        "notes": [*clean["channels"].get("notes", []), *filter(None, [bandpower.get("note")])],
     }
     timings["total"] = round(time.perf_counter() - started, 3)
     provenance["timings_s"] = timings

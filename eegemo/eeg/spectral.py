@@ -7,6 +7,7 @@ all bands and optionally as log10.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -27,6 +28,26 @@ DEFAULT_BANDS: dict[str, list[float]] = {
 METHODS = ("welch", "fft")
 
 
+def welch_segment(n_times: int, sfreq: float, segment_s: float) -> int:
+    """Samples per Welch segment: ``segment_s`` seconds, at most the whole epoch.
+
+    Parameters
+    ----------
+    n_times : int
+        Samples per epoch.
+    sfreq : float
+        Sampling rate in Hz.
+    segment_s : float
+        Requested segment length in seconds.
+
+    Returns
+    -------
+    n_per_seg : int
+        Samples per segment actually used.
+    """
+    return min(n_times, max(1, round(segment_s * sfreq)))
+
+
 def power_spectrum(
     data: np.ndarray, sfreq: float, method: str = "welch", segment_s: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -43,7 +64,8 @@ def power_spectrum(
         overlap (:func:`mne.time_frequency.psd_array_welch`); ``"fft"``: one
         Hann-windowed FFT of the whole epoch (:func:`scipy.signal.periodogram`).
     segment_s : float
-        Welch segment length in seconds (capped at the epoch length).
+        Welch segment length in seconds; capped at the epoch length, with a warning
+        (see :func:`welch_segment`).
 
     Returns
     -------
@@ -67,7 +89,13 @@ def power_spectrum(
         return psd, freqs
     from mne.time_frequency import psd_array_welch
 
-    n_per_seg = min(n_times, max(1, round(segment_s * sfreq)))
+    n_per_seg = welch_segment(n_times, sfreq, segment_s)
+    if n_per_seg < round(segment_s * sfreq):
+        warnings.warn(
+            f"Welch segments of {segment_s:g} s are longer than an epoch "
+            f"({n_times / sfreq:g} s): segments of {n_per_seg / sfreq:g} s used",
+            stacklevel=2,
+        )
     # psd_array_welch switches to a much slower per-row loop once its input exceeds
     # 10 MB, so long recordings are passed in chunks of epochs below that size.
     per_epoch = max(1, data[:1].nbytes)
