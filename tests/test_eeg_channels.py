@@ -160,6 +160,7 @@ def test_channel_type_from_name_patterns():
         "Status": "stim", "TRIGGER": "stim", "STI101": "stim", "Event": "stim",
         "ECG ECG": "ecg", "HEOG": "eog", "EEG A2-A1": "misc", "A1-A2": "misc",
         "Resp chest": "misc", "Fp1": None, "EEG T3": None, "Temp": "misc", "T7": None,
+        "PPG": "bio", "BVP": "bio", "Pleth": "bio", "SpO2": "misc", "Pulse": "misc",
     }  # fmt: skip
     assert {name: channel_type_from_name(name) for name in cases} == cases
 
@@ -189,8 +190,12 @@ def test_duplicate_targets_keep_the_literal_name():
 
 
 def test_no_eeg_and_nan_samples_are_rejected(tmp_path):
-    error = failure(make_raw(["ECG", "Status"], ["ecg", "stim"]))
-    assert error.stage == "channels" and "no EEG channels (channels: ECG, Status)" in error.message
+    error = failure(make_raw(["EOG", "Status"], ["eog", "stim"]))
+    assert error.stage == "channels"
+    assert error.message == (
+        "recording: no EEG channels (channels: EOG, Status), and no ECG or PPG channel to "
+        "process alone"
+    )
     raw = make_raw(EPOC)
     data = raw.get_data()
     data[2, 10] = np.nan
@@ -200,6 +205,39 @@ def test_no_eeg_and_nan_samples_are_rejected(tmp_path):
     error = failure(read_raw(path))
     assert error.stage == "read"
     assert error.message == "nan_raw.fif: contains NaN or infinite samples in channels F3, P7"
+
+
+def test_a_heart_channel_without_usable_eeg_is_kept_alone():
+    raw, report = prepare_channels(make_raw(["ECG", "Status"], ["ecg", "stim"]))
+    assert raw.ch_names == ["ECG", "Status"] and report["n_eeg"] == 0
+    assert report["eeg_unusable"] == "no EEG channels (channels: ECG, Status)"
+    assert report["notes"] == [
+        "heart channel ECG processed alone, without EEG: no EEG channels (channels: ECG, Status)"
+    ]
+    # A flat heart channel cannot stand in for the EEG.
+    flat = make_raw(["ECG", "Status"], ["ecg", "stim"])
+    flat._data[0] = 0.0
+    assert failure(flat).message == (
+        "recording: no EEG channels (channels: ECG, Status), and its heart channel ECG is flat"
+    )
+    # Too few EEG channels to place: they go, the heart signal stays.
+    raw, report = prepare_channels(make_raw(["Fz", "Cz", "EKG"]))
+    assert raw.ch_names == ["EKG"] and raw.get_channel_types() == ["ecg"]
+    assert report["eeg_unusable"].startswith("only 2 EEG channels have positions")
+    # With enough EEG, the heart channel is kept beside it and nothing is said.
+    raw, report = prepare_channels(make_raw([*EPOC, "EKG"]))
+    assert report["eeg_unusable"] is None and report["notes"] == [] and report["n_eeg"] == 14
+
+
+def test_ppg_channels_are_typed_by_name_or_configuration_other_bio_dropped():
+    names = [*EPOC, "PPG", "BVP", "finger", "GSR"]
+    types = ["eeg"] * len(EPOC) + ["eeg", "misc", "eeg", "bio"]
+    raw, report = prepare_channels(make_raw(names, types), ChannelsConfig(ppg=["finger"]))
+    assert report["types_set"] == {"PPG": "bio", "BVP": "bio", "finger": "bio"}
+    assert report["dropped"] == ["GSR"]  # a bio channel that is no PPG
+    assert raw.get_channel_types(picks=["PPG", "BVP", "finger"]) == ["bio"] * 3
+    raw, report = prepare_channels(make_raw(["Pleth"], ["misc"]))
+    assert raw.get_channel_types() == ["bio"] and report["n_eeg"] == 0
 
 
 def test_unpositioned_channels_dropped_when_enough_remain():

@@ -66,6 +66,23 @@ def test_flat_and_noisy_leads_are_flagged_never_filled():
     assert half.reasons[-1] == "flat" and half.reasons[4] is None
 
 
+def test_a_ppg_gives_the_pulse_rate_and_noise_is_flagged():
+    import neurokit2 as nk
+
+    pulse = np.asarray(nk.ppg_simulate(duration=60, sampling_rate=SFREQ, heart_rate=75,
+                                       random_state=0))  # fmt: skip
+    onsets = epochs(60.0)
+    feats = heart_features(pulse, SFREQ, onsets, 2.0, kind="ppg")
+    usable = np.array([r is None for r in feats.reasons])
+    assert usable[3:-3].all() and not feats.inverted
+    assert abs(np.median(feats.values[usable, FEATURES.index("hr")]) - 75) < 3
+    noise = np.random.default_rng(1).standard_normal(int(60 * SFREQ))
+    noisy = heart_features(noise, SFREQ, onsets, 2.0, kind="ppg")
+    assert all(r is not None for r in noisy.reasons) and "noise" in noisy.reasons
+    with pytest.raises(ValueError, match="kind: expected one of ecg, ppg"):
+        heart_features(pulse, SFREQ, onsets, 2.0, kind="eda")
+
+
 def test_frequency_domain_hrv_only_where_the_window_allows_it():
     assert feature_names(HeartConfig()) == FEATURES
     assert feature_names(HeartConfig(window_s=60)) == (*FEATURES, "hf")

@@ -77,7 +77,8 @@ def test_simulated_study_end_to_end(clean_run):
     assert "Traceback" not in proc.stderr
     rows = read_manifest(out)
     assert list(rows[0]) == [
-        "subject", "recording", "label", "path", "index", "bandpower_path", "onset_s"
+        "subject", "recording", "label", "path", "index", "bandpower_path", "onset_s",
+        "physio_path",
     ]  # fmt: skip
     assert {r["subject"] for r in rows} == {"sub-01", "sub-02"}
     assert {r["label"] for r in rows} == {"rest", "task"}

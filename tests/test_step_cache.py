@@ -72,8 +72,9 @@ def test_keys_change_only_from_the_step_whose_settings_changed(study, tmp_path):
         "bandpower", "topomap", "outputs"
     ]  # fmt: skip
     assert changed(step_keys(Recording(path, "a", "s1", "task"), config())) == [
-        "epochs", "bandpower", "topomap", "outputs"
+        "epochs", "bandpower", "topomap", "physio", "outputs"
     ]  # fmt: skip
+    assert changed(step_keys(rec, config("physio.window_s=20"))) == ["physio", "outputs"]
     assert changed(step_keys(rec, config("stages.bandpass.h_freq=40"))) == list(STEPS)
     assert changed(step_keys(Recording(path, "a", "s2", "rest"), config())) == ["outputs"]
     # Discovery settings decide the recordings and their labels, which have their keys.
@@ -114,9 +115,9 @@ def test_new_topomap_settings_reuse_the_cleaned_recording_and_band_power(
     for rec in ("sub-01_rest", "sub-01_task"):
         prov = provenance(out, rec)
         assert {s: v["reused"] for s, v in prov["steps"].items()} == {
-            "clean": True, "epochs": True, "bandpower": True, "topomap": False
+            "clean": True, "epochs": True, "bandpower": True, "topomap": False, "physio": True
         }  # fmt: skip
-        # Neither reading nor any stage nor the epochs ran again.
+        # Neither reading nor any stage nor the epochs nor the heart features ran again.
         assert set(prov["timings_s"]) == {"read_clean", "topomap", "write", "total"}
         maps = np.load(out / prov["outputs"]["topomaps"]["path"])
         assert maps.shape[1:] == (5, 48, 48)
@@ -142,9 +143,33 @@ def test_band_power_settings_recompute_from_the_cleaned_recording(study, first_r
     assert result.ok and len(result.processed) == 2
     prov = provenance(out, "sub-01_rest")
     assert {s: v["reused"] for s, v in prov["steps"].items()} == {
-        "clean": True, "epochs": False, "bandpower": False, "topomap": False
+        "clean": True, "epochs": False, "bandpower": False, "topomap": False, "physio": True
     }  # fmt: skip
     assert "ica" not in prov["timings_s"] and "epochs" in prov["timings_s"]
+    fresh = tmp_path / "fresh"
+    preprocess(study, fresh, changed, progress=False)
+    assert arrays(fresh) == arrays(out)
+
+
+def test_heart_settings_recompute_the_heart_features_only(study, first_run, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(first_run, out)
+    kept = [*out.glob("clean/*"), *out.glob("*/*_bandpower.npy")]
+    mtimes = {p: p.stat().st_mtime_ns for p in kept}
+    changed = config("physio.window_s=6")
+    result = preprocess(study, out, changed, progress=False)
+    assert result.ok and len(result.processed) == 2
+    for rec in ("sub-01_rest", "sub-01_task"):
+        prov = provenance(out, rec)
+        assert {s: v["reused"] for s, v in prov["steps"].items()} == {
+            "clean": True, "epochs": True, "bandpower": True, "topomap": False, "physio": False
+        }  # fmt: skip
+        assert set(prov["timings_s"]) == {"read_clean", "topomap", "physio", "write", "total"}
+        assert prov["physio"]["window_s"] == 6.0
+        before = np.load(first_run / prov["outputs"]["physio"]["path"])
+        after = np.load(out / prov["outputs"]["physio"]["path"])
+        assert after.shape == before.shape and not np.array_equal(after, before, equal_nan=True)
+    assert {p: p.stat().st_mtime_ns for p in kept} == mtimes
     fresh = tmp_path / "fresh"
     preprocess(study, fresh, changed, progress=False)
     assert arrays(fresh) == arrays(out)

@@ -396,7 +396,11 @@ def _run_in_process(
 def _manifest_rows(
     out_dir: Path, recordings: list[Recording], keys: dict[str, str]
 ) -> list[dict[str, Any]]:
-    """Epochs of the recordings whose provenance is there for their current key."""
+    """Epochs of the recordings whose provenance is there for their current key.
+
+    A recording processed for its heart signal alone has no topomaps or band power:
+    its rows have an empty ``path`` and ``bandpower_path``, and a ``physio_path``.
+    """
     rows = []
     for rec in sorted(recordings, key=lambda r: (r.subject, r.id)):
         prov = read_provenance(out_dir, rec.id)
@@ -410,10 +414,11 @@ def _manifest_rows(
                     "subject": rec.subject,
                     "recording": rec.id,
                     "label": "" if label is None else label,
-                    "path": outputs["topomaps"]["path"],
+                    "path": outputs.get("topomaps", {}).get("path", ""),
                     "index": index,
-                    "bandpower_path": outputs["bandpower"]["path"],
+                    "bandpower_path": outputs.get("bandpower", {}).get("path", ""),
                     "onset_s": f"{onset:.3f}",
+                    "physio_path": outputs.get("physio", {}).get("path", ""),
                 }
             )
     return rows

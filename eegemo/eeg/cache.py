@@ -8,7 +8,9 @@ of the key of the step before it::
     epochs      the clean key, [epochs] and the recording's label
     bandpower   the epochs key and [bandpower]
     topomap     the bandpower key and [topomap] (png included)
-    outputs     the topomap key, the recording's id and subject (they name the files)
+    physio      the epochs key and [physio]
+    outputs     the topomap and physio keys, the recording's id and subject (they name
+                the files)
 
 Discovery settings and execution settings (jobs, backend, on-error) are in no key:
 a moved labels table that gives the same labels changes nothing.
@@ -20,8 +22,8 @@ The ``clean`` step, the expensive one (reading, filtering, ICA), is kept on disk
     OUT/clean/<id>.json       the clean key, the files with their SHA-256, the channel
                               and stage records; written last, it marks the step complete
 
-Epochs, band power and topomaps are derived from the saved file, so whether it was
-computed in this run or an earlier one, the outputs are the same bytes.
+Epochs, band power, topomaps and heart features are derived from the saved file, so
+whether it was computed in this run or an earlier one, the outputs are the same bytes.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ if TYPE_CHECKING:
 SIDE_SUFFIXES = {".vhdr": (".eeg", ".vmrk"), ".set": (".fdt",)}
 
 #: The steps with a key, in order; ``outputs`` names the files of the last one.
-STEPS = ("clean", "epochs", "bandpower", "topomap", "outputs")
+STEPS = ("clean", "epochs", "bandpower", "topomap", "physio", "outputs")
 
 #: Folder under OUT holding the cleaned recordings.
 CLEAN_DIR = "clean"
@@ -124,8 +126,14 @@ def step_keys(
     )
     keys["bandpower"] = _digest({"epochs": keys["epochs"], "bandpower": sections["bandpower"]})
     keys["topomap"] = _digest({"bandpower": keys["bandpower"], "topomap": sections["topomap"]})
+    keys["physio"] = _digest({"epochs": keys["epochs"], "physio": sections["physio"]})
     keys["outputs"] = _digest(
-        {"topomap": keys["topomap"], "id": recording.id, "subject": recording.subject}
+        {
+            "topomap": keys["topomap"],
+            "physio": keys["physio"],
+            "id": recording.id,
+            "subject": recording.subject,
+        }
     )
     return keys
 

@@ -3,9 +3,10 @@
 Recordings name their channels in many ways (``EEG Fp1-Ref``, ``FP1``, ``T3``,
 ``EEG A2-A1``, ``ECG ECG``, ``Status``). :func:`prepare_channels` maps scalp channels
 onto the names of a montage, gives auxiliary channels their proper MNE type (so ICA
-can use the EOG), sets electrode positions, drops what cannot be placed on the scalp,
-replaces flat EEG channels by interpolation and reports every change for the
-provenance record.
+can use the EOG, and the heart features the ECG or PPG), sets electrode positions, drops
+what cannot be placed on the scalp, replaces flat EEG channels by interpolation and
+reports every change for the provenance record. A recording without usable EEG but
+with a heart channel is kept for its heart signal alone.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import option
 from ..errors import ConfigError, RecordingError
+from ..physio.heart import FLAT_STD_V
+from ..physio.recording import HEART_TYPES, PPG_TYPE
 
 if TYPE_CHECKING:
     import mne
@@ -28,8 +31,8 @@ LEGACY_NAMES = {"T3": "T7", "T4": "T8", "T5": "P7", "T6": "P8"}
 #: Prefixes stripped from channel names by default (when the rest is a montage channel).
 DEFAULT_PREFIXES = ["EEG ", "EEG-", "EEG_", "EEG"]
 
-#: Channel types kept beside the positioned EEG channels.
-AUX_TYPES = ("eog", "ecg", "emg", "stim")
+#: Channel types kept beside the positioned EEG channels (``bio``: PPG channels only).
+AUX_TYPES = ("eog", "ecg", "emg", "stim", PPG_TYPE)
 
 # MNE 1.13 renamed the "standard_*" template montages to "colin27_*" (same positions).
 _MONTAGE_ALIASES = {
@@ -47,9 +50,11 @@ _TYPE_PATTERNS = [
     ("ecg", re.compile(r"(^|[\s_-])(ecg|ekg)", re.I)),
     ("eog", re.compile(r"(^|[\s_-])[vhlr]?eog|^(loc|roc)$", re.I)),
     ("emg", re.compile(r"(^|[\s_-])emg", re.I)),
+    # Photoplethysmogram / blood volume pulse (MNE has no PPG type).
+    (PPG_TYPE, re.compile(r"(^|[\s_-])(ppg|bvp|pleth)", re.I)),
     # Reference pairs (A2-A1, M1-M2) and physiological channels are not scalp sites.
     ("misc", re.compile(r"(^|\s)[am][12]\s*-\s*[am][12]$", re.I)),
-    ("misc", re.compile(r"(^|[\s_-])(resp|sao2|spo2|pleth|pulse|temp|gsr|eda|dc\d+|photic)", re.I)),
+    ("misc", re.compile(r"(^|[\s_-])(resp|sao2|spo2|pulse|temp|gsr|eda|dc\d+|photic)", re.I)),
 ]
 
 
@@ -98,6 +103,11 @@ class ChannelsConfig:
     eog: list[str] = option([], help="Channels to treat as EOG whatever their name.")
     ecg: list[str] = option([], help="Channels to treat as ECG whatever their name.")
     emg: list[str] = option([], help="Channels to treat as EMG whatever their name.")
+    ppg: list[str] = option(
+        [],
+        help="Channels to treat as PPG (photoplethysmogram, blood volume pulse) whatever "
+        "their name; typed 'bio' in MNE.",
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.min_channels, bool) or not isinstance(self.min_channels, int):
@@ -233,8 +243,8 @@ def channel_type_from_name(name: str, config: ChannelsConfig | None = None) -> s
     Returns
     -------
     ch_type : str | None
-        ``"stim"``, ``"ecg"``, ``"eog"``, ``"emg"`` or ``"misc"``; ``None`` for a name
-        that looks like a scalp channel.
+        ``"stim"``, ``"ecg"``, ``"eog"``, ``"emg"``, ``"bio"`` (a PPG: ``PPG``, ``BVP``,
+        ``Pleth``) or ``"misc"``; ``None`` for a name that looks like a scalp channel.
     """
     prefixes = config.strip_prefixes if config is not None else DEFAULT_PREFIXES
     names = [name.strip()]
@@ -310,15 +320,20 @@ def prepare_channels(
 
     Steps, in order: drop the channels listed in ``config.drop``; apply
     ``config.rename``; type auxiliary channels (forced by ``config.eog`` / ``ecg`` /
-    ``emg``, else by name: ``ECG*``, ``*EOG*``, ``EMG*``, ``Status``/``STI 014``/
-    ``Trigger``, reference pairs such as ``A2-A1``); map the remaining EEG channels
-    onto the montage's names (prefixes/suffixes stripped, ``T3``->``T7`` ...,
-    case-insensitive); set the montage; drop EEG channels without a position and
-    every channel that is neither EEG nor EOG/ECG/EMG/stim; check the samples are
-    finite; replace flat EEG channels (see ``config.flat_uv``) by spherical-spline
-    interpolation from the others. Channels whose name the file holds more than once
-    (which MNE reads as ``name-0``, ``name-1``, ...) are dropped first, unless
-    ``config.rename`` or ``config.drop`` names them: which is which is unknown.
+    ``emg`` / ``ppg``, else by name: ``ECG*``, ``*EOG*``, ``EMG*``, ``PPG``/``BVP``/
+    ``Pleth``, ``Status``/``STI 014``/``Trigger``, reference pairs such as ``A2-A1``);
+    map the remaining EEG channels onto the montage's names (prefixes/suffixes
+    stripped, ``T3``->``T7`` ..., case-insensitive); set the montage; drop EEG channels
+    without a position and every channel that is neither EEG nor EOG/ECG/EMG/PPG/stim;
+    check the samples are finite; replace flat EEG channels (see ``config.flat_uv``) by
+    spherical-spline interpolation from the others. Channels whose name the file holds
+    more than once (which MNE reads as ``name-0``, ``name-1``, ...) are dropped first,
+    unless ``config.rename`` or ``config.drop`` names them: which is which is unknown.
+
+    When the EEG cannot be used (no EEG channel, too few with a position, too many
+    flat) but the recording has an ECG or PPG channel that is not flat, its EEG
+    channels are dropped and the rest kept, for the heart signal alone:
+    ``report["eeg_unusable"]`` says why.
 
     Parameters
     ----------
@@ -330,18 +345,22 @@ def prepare_channels(
     Returns
     -------
     raw : mne.io.BaseRaw
-        The same object, holding positioned EEG channels plus EOG/ECG/EMG/stim.
+        The same object, holding positioned EEG channels plus EOG/ECG/EMG/stim and PPG
+        (typed ``bio``).
     report : dict
         ``renamed`` {old: new}, ``types_set`` {name: type}, ``dropped`` [names],
         ``dropped_no_position`` [names], ``duplicates`` {name: [names as read]},
-        ``flat`` [names interpolated], ``n_eeg`` int, ``montage`` str, and ``notes``:
-        one line for each of these a user should know about (duplicates, flat channels).
+        ``flat`` [names interpolated], ``n_eeg`` int (0 for the heart signal alone),
+        ``montage`` str, ``eeg_unusable`` (why the EEG was dropped, or None), and
+        ``notes``: one line for each of these a user should know about (duplicates,
+        flat channels, a heart signal processed alone).
 
     Raises
     ------
     RecordingError
-        Stage ``"channels"`` when there are no EEG channels, fewer than
-        ``config.min_channels`` with a position, or more than
+        Stage ``"channels"`` when, without an ECG or PPG channel that carries a signal,
+        there are no EEG
+        channels, fewer than ``config.min_channels`` with a position, or more than
         ``config.max_flat_fraction`` of them (or all but fewer than
         ``config.min_channels``) flat; stage ``"read"`` when a kept channel holds NaN or
         infinite samples.
@@ -383,14 +402,19 @@ def prepare_channels(
         )
 
     forced = {}
-    for ch_type in ("eog", "ecg", "emg"):
-        forced.update({n.lower(): ch_type for n in getattr(config, ch_type)})
+    for key, ch_type in (("eog", "eog"), ("ecg", "ecg"), ("emg", "emg"), ("ppg", PPG_TYPE)):
+        forced.update({n.lower(): ch_type for n in getattr(config, key)})
     original = {new: old for old, new in renamed.items()}
     types_set: dict[str, str] = {}
+    ppg = set()
     for name, current in zip(raw.ch_names, raw.get_channel_types(), strict=True):
         ch_type = forced.get(name.lower()) or forced.get(original.get(name, name).lower())
-        if ch_type is None and current == "eeg":
-            ch_type = channel_type_from_name(name, config)
+        if ch_type is None and current in ("eeg", "misc", PPG_TYPE):
+            by_name = channel_type_from_name(name, config)
+            # A file's own misc and bio channels are kept only when their name says PPG.
+            ch_type = by_name if current == "eeg" or by_name == PPG_TYPE else None
+        if ch_type == PPG_TYPE:
+            ppg.add(name)
         if ch_type is not None and ch_type != current:
             types_set[name] = ch_type
     if types_set:
@@ -412,45 +436,30 @@ def prepare_channels(
             renamed[original.get(old, old)] = new
 
     kept_types = ("eeg", *AUX_TYPES)
-    other = [n for n, t in zip(raw.ch_names, types, strict=True) if t not in kept_types]
+    other = [
+        n
+        for n, t in zip(raw.ch_names, types, strict=True)
+        if t not in kept_types or (t == PPG_TYPE and n not in ppg)
+    ]
     if other:
         raw.drop_channels(other)
         dropped += other
-    if "eeg" not in raw.get_channel_types():
-        raise RecordingError(
-            "channels",
-            f"{source}: no EEG channels (channels: {_listing(list(raw.ch_names)) or 'none'})",
-        )
+    heart = [n for n, t in zip(raw.ch_names, raw.get_channel_types(), strict=True)
+             if t in HEART_TYPES]  # fmt: skip
+    # A heart channel without signal cannot stand in for the EEG.
+    live = [n for n in heart if np.nanstd(raw.get_data(picks=[n])) >= FLAT_STD_V]
 
-    raw.set_montage(montage, on_missing="ignore", verbose="error")
-    eeg_idx = [i for i, t in enumerate(raw.get_channel_types()) if t == "eeg"]
-    unpositioned = [raw.ch_names[i] for i in eeg_idx if not _has_position(raw.info["chs"][i])]
-    positioned = [raw.ch_names[i] for i in eeg_idx if raw.ch_names[i] not in unpositioned]
-    n_eeg = len(positioned)
-    where = f"in montage {montage_name}"
-    if n_eeg < config.min_channels:
-        detail = (
-            f"unpositioned: {_listing(unpositioned)}. Set channels.montage, or map the names "
-            "with channels.rename"
-            if unpositioned
-            else f"present: {_listing(positioned)}. Lower channels.min_channels to accept it"
-        )
-        raise RecordingError(
-            "channels",
-            f"{source}: only {n_eeg} EEG channels have positions {where} "
-            f"(need at least {config.min_channels}); {detail}",
-        )
-    if n_eeg < config.min_positioned_fraction * len(eeg_idx):
-        raise RecordingError(
-            "channels",
-            f"{source}: only {n_eeg} of {len(eeg_idx)} EEG channels match names {where} "
-            f"({_listing(positioned, 6)}), fewer than channels.min_positioned_fraction = "
-            f"{config.min_positioned_fraction}; the names probably follow another system "
-            f"(unpositioned: {_listing(unpositioned, 6)}) and these matches are coincidental. "
-            "Set channels.montage, or map the names with channels.rename",
-        )
-    if unpositioned:
-        raw.drop_channels(unpositioned)
+    eeg_unusable = None
+    unpositioned: list[str] = []
+    n_eeg = 0
+    try:
+        unpositioned, n_eeg = _position_eeg(raw, config, montage, montage_name)
+    except _NoUsableEeg as exc:
+        if not live:
+            alone = "" if "eeg" in types else _no_heart_signal(heart)
+            raise RecordingError("channels", f"{source}: {exc}{alone}") from None
+        eeg_unusable = str(exc)
+        _drop_eeg(raw)
 
     # One channel at a time: a full copy of a long recording would double its memory.
     bad = [n for i, n in enumerate(raw.ch_names) if not np.isfinite(raw.get_data(picks=[i])).all()]
@@ -459,27 +468,19 @@ def prepare_channels(
             "read", f"{source}: contains NaN or infinite samples in channels {_listing(bad)}"
         )
 
-    eeg_idx = [i for i, t in enumerate(raw.get_channel_types()) if t == "eeg"]
-    flat = _flat_channels(raw, eeg_idx, config.flat_uv) if config.flat_uv > 0 else []
-    if flat:
-        rule = f"peak-to-peak below {config.flat_uv:g} µV in most 1-s windows"
-        n_live = n_eeg - len(flat)
-        if n_live == 0:
-            raise RecordingError(
-                "channels", f"{source}: all {n_eeg} EEG channels are flat ({rule}): no signal"
-            )
-        if len(flat) > config.max_flat_fraction * n_eeg or n_live < config.min_channels:
-            raise RecordingError(
-                "channels",
-                f"{source}: {len(flat)} of {n_eeg} EEG channels are flat ({rule}): "
-                f"{_listing(flat)}; too few carry a signal (channels.max_flat_fraction = "
-                f"{config.max_flat_fraction:g}, channels.min_channels = {config.min_channels})",
-            )
-        raw.info["bads"] = flat
-        raw.interpolate_bads(reset_bads=True, verbose="error")
+    flat: list[str] = []
+    if eeg_unusable is None:
+        try:
+            flat = _replace_flat(raw, config, n_eeg, notes)
+        except _NoUsableEeg as exc:
+            if not live:
+                raise RecordingError("channels", f"{source}: {exc}") from None
+            eeg_unusable, n_eeg = str(exc), 0
+            _drop_eeg(raw)
+    if eeg_unusable is not None:
         notes.append(
-            f"flat channel{'s' if len(flat) > 1 else ''} {', '.join(flat)} ({rule}) "
-            f"interpolated from the other {n_live} EEG channels"
+            f"heart channel{'s' if len(live) > 1 else ''} {', '.join(live)} processed "
+            f"alone, without EEG: {eeg_unusable}"
         )
 
     report = {
@@ -491,6 +492,101 @@ def prepare_channels(
         "flat": flat,
         "n_eeg": n_eeg,
         "montage": montage_name,
+        "eeg_unusable": eeg_unusable,
         "notes": notes,
     }
     return raw, report
+
+
+def _no_heart_signal(heart: list[str]) -> str:
+    """Why a recording without EEG channels cannot be processed for its heart signal."""
+    if not heart:
+        return ", and no ECG or PPG channel to process alone"
+    if len(heart) == 1:
+        return f", and its heart channel {heart[0]} is flat"
+    return f", and its heart channels {', '.join(heart)} are flat"
+
+
+def _drop_eeg(raw: mne.io.BaseRaw) -> None:
+    types = raw.get_channel_types()
+    raw.drop_channels([n for n, t in zip(raw.ch_names, types, strict=True) if t == "eeg"])
+
+
+class _NoUsableEeg(Exception):
+    """The EEG of a recording cannot be used (the message says why, without the file name)."""
+
+
+def _position_eeg(
+    raw: mne.io.BaseRaw, config: ChannelsConfig, montage: mne.channels.DigMontage, name: str
+) -> tuple[list[str], int]:
+    """Set the montage, drop EEG channels without a position; the dropped and the kept count.
+
+    Raises
+    ------
+    _NoUsableEeg
+        When there is no EEG channel, fewer than ``config.min_channels`` have a position,
+        or fewer than ``config.min_positioned_fraction`` of them.
+    """
+    if "eeg" not in raw.get_channel_types():
+        raise _NoUsableEeg(f"no EEG channels (channels: {_listing(list(raw.ch_names)) or 'none'})")
+    raw.set_montage(montage, on_missing="ignore", verbose="error")
+    eeg_idx = [i for i, t in enumerate(raw.get_channel_types()) if t == "eeg"]
+    unpositioned = [raw.ch_names[i] for i in eeg_idx if not _has_position(raw.info["chs"][i])]
+    positioned = [raw.ch_names[i] for i in eeg_idx if raw.ch_names[i] not in unpositioned]
+    n_eeg = len(positioned)
+    where = f"in montage {name}"
+    if n_eeg < config.min_channels:
+        detail = (
+            f"unpositioned: {_listing(unpositioned)}. Set channels.montage, or map the names "
+            "with channels.rename"
+            if unpositioned
+            else f"present: {_listing(positioned)}. Lower channels.min_channels to accept it"
+        )
+        raise _NoUsableEeg(
+            f"only {n_eeg} EEG channels have positions {where} "
+            f"(need at least {config.min_channels}); {detail}"
+        )
+    if n_eeg < config.min_positioned_fraction * len(eeg_idx):
+        raise _NoUsableEeg(
+            f"only {n_eeg} of {len(eeg_idx)} EEG channels match names {where} "
+            f"({_listing(positioned, 6)}), fewer than channels.min_positioned_fraction = "
+            f"{config.min_positioned_fraction}; the names probably follow another system "
+            f"(unpositioned: {_listing(unpositioned, 6)}) and these matches are coincidental. "
+            "Set channels.montage, or map the names with channels.rename"
+        )
+    if unpositioned:
+        raw.drop_channels(unpositioned)
+    return unpositioned, n_eeg
+
+
+def _replace_flat(
+    raw: mne.io.BaseRaw, config: ChannelsConfig, n_eeg: int, notes: list[str]
+) -> list[str]:
+    """Interpolate the flat EEG channels (see ``config.flat_uv``), adding a note; return them.
+
+    Raises
+    ------
+    _NoUsableEeg
+        When too many are flat (``config.max_flat_fraction``, ``config.min_channels``).
+    """
+    eeg_idx = [i for i, t in enumerate(raw.get_channel_types()) if t == "eeg"]
+    flat = _flat_channels(raw, eeg_idx, config.flat_uv) if config.flat_uv > 0 else []
+    if not flat:
+        return flat
+    rule = f"peak-to-peak below {config.flat_uv:g} µV in most 1-s windows"
+    n_live = n_eeg - len(flat)
+    if n_live == 0:
+        raise _NoUsableEeg(f"all {n_eeg} EEG channels are flat ({rule}): no signal")
+    if len(flat) > config.max_flat_fraction * n_eeg or n_live < config.min_channels:
+        raise _NoUsableEeg(
+            f"{len(flat)} of {n_eeg} EEG channels are flat ({rule}): "
+            f"{_listing(flat)}; too few carry a signal (channels.max_flat_fraction = "
+            f"{config.max_flat_fraction:g}, channels.min_channels = {config.min_channels})"
+        )
+    raw.info["bads"] = flat
+    raw.interpolate_bads(reset_bads=True, verbose="error")
+    notes.append(
+        f"flat channel{'s' if len(flat) > 1 else ''} {', '.join(flat)} ({rule}) "
+        f"interpolated from the other {n_live} EEG channels"
+    )
+    return flat

@@ -154,7 +154,8 @@ class TopomapDataset:
     Parameters
     ----------
     manifest : Manifest
-        The epochs served (often a subject subset of ``read_manifest(OUT)``).
+        The epochs served (often a subject subset of ``read_manifest(OUT)``); rows
+        without topomaps (a heart signal processed alone) are left out.
     classes : sequence of str
         Label names in class-index order; a label outside them is an error.
     normalization : {"subject", "global", "none"}
@@ -184,6 +185,7 @@ class TopomapDataset:
             )
         if normalization == "global" and band_stats is None:
             raise EegemoError("global normalisation needs band statistics of the training data")
+        manifest = manifest.with_topomaps()
         self.manifest = manifest
         self.classes = [str(c) for c in classes]
         index = {c: i for i, c in enumerate(self.classes)}
@@ -230,6 +232,12 @@ class TopomapDataset:
         """Subject of every item."""
         return self.manifest.subjects
 
+    @property
+    def item_keys(self) -> list[tuple[str, int]]:
+        """``(recording, index)`` of every item: the epoch, as other inputs name it."""
+        return list(zip(self.manifest.recordings.tolist(), self.manifest.indices.tolist(),
+                        strict=True))
+
     def data_meta(self) -> dict:
         """What a checkpoint needs to prepare new data the same way."""
         meta: dict[str, Any] = {"modality": "eeg", "normalization": self.normalization}
@@ -251,7 +259,7 @@ def topomap_bundle(
     Parameters
     ----------
     manifest : Manifest
-        Every epoch available.
+        Every epoch available; rows without topomaps are left out.
     split : SubjectSplit
         Subjects of each set (validation and test may be empty).
     normalization : {"subject", "global", "none"}
@@ -265,6 +273,7 @@ def topomap_bundle(
     DataBundle
     """
     groups = {"train": list(split.train), "val": list(split.val), "test": list(split.test)}
+    manifest = manifest.with_topomaps()
     train_manifest = manifest.of_subjects(groups["train"])
     if len(train_manifest) == 0:
         raise EegemoError(f"{manifest.root}: no training epochs")

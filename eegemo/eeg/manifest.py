@@ -8,11 +8,19 @@ Columns:
 ``recording``             id of the recording (unique within OUT)
 ``label``                 the epoch's class label (empty when the recording has none)
 ``path``                  topomap array ``(n_epochs, n_bands, H, W)``, relative to OUT
-                          (it must lie inside OUT, symbolic links resolved)
-``index``                 the epoch's row in that array (0 for the first)
-``bandpower_path``        band-power array ``(n_epochs, n_channels, n_bands)``, relative to OUT
+                          (it must lie inside OUT, symbolic links resolved); empty for a
+                          recording processed for its heart signal alone
+``index``                 the epoch's row in that array, and in the other arrays of the
+                          row (0 for the first)
+``bandpower_path``        band-power array ``(n_epochs, n_channels, n_bands)``, relative to
+                          OUT; empty for a heart signal alone
 ``onset_s``               start of the epoch in seconds from the start of the recording
+``physio_path``           heart features ``(n_epochs, n_features)``, NaN where the heart
+                          signal is unusable, relative to OUT; empty when the recording has
+                          no heart channel
 ========================  ==================================================================
+
+Every row has a ``path`` or a ``physio_path``, or both.
 """
 
 from __future__ import annotations
@@ -29,7 +37,9 @@ from ..atomic import atomic_open
 from ..errors import EegemoError, first_line
 
 #: Every column, in file order.
-MANIFEST_COLUMNS = ("subject", "recording", "label", "path", "index", "bandpower_path", "onset_s")
+MANIFEST_COLUMNS = (
+    "subject", "recording", "label", "path", "index", "bandpower_path", "onset_s", "physio_path"
+)  # fmt: skip
 #: The columns a reader needs (older manifests lack the others).
 REQUIRED_COLUMNS = ("subject", "recording", "label", "path", "index")
 MANIFEST_NAME = "manifest.csv"
@@ -44,9 +54,13 @@ class Manifest:
     root : Path
         The folder holding ``manifest.csv``; ``paths`` are relative to it.
     subjects, recordings, labels, paths : ndarray of str
+        ``paths`` is empty where a recording has no topomaps (a heart signal alone).
     indices : ndarray of int64
     lines : ndarray of int64
         Line of ``manifest.csv`` each row was read from (the header is line 1).
+    physio_paths : ndarray of str
+        Heart-feature arrays, relative to ``root``; empty where the recording has none
+        (and in every row of a manifest without the column).
     """
 
     root: Path
@@ -56,6 +70,7 @@ class Manifest:
     paths: np.ndarray
     indices: np.ndarray
     lines: np.ndarray
+    physio_paths: np.ndarray
 
     def __len__(self) -> int:
         return len(self.subjects)
@@ -70,7 +85,12 @@ class Manifest:
             paths=self.paths[mask],
             indices=self.indices[mask],
             lines=self.lines[mask],
+            physio_paths=self.physio_paths[mask],
         )
+
+    def with_topomaps(self) -> Manifest:
+        """The rows that have topomaps (not those of a heart signal processed alone)."""
+        return self.select(self.paths != "")
 
     def of_subjects(self, subjects: Sequence[str]) -> Manifest:
         """The rows of the given subjects."""
@@ -114,8 +134,8 @@ def read_manifest(root: str | Path) -> Manifest:
     ------
     EegemoError
         When the file is missing, lacks a column or is empty, or a row has an ``index``
-        that is not a non-negative integer or a ``path`` that is empty, absolute or
-        leads outside ``root`` (the message names the line).
+        that is not a non-negative integer, neither a ``path`` nor a ``physio_path``, or
+        one that is absolute or leads outside ``root`` (the message names the line).
     """
     root = Path(root)
     path = root / MANIFEST_NAME
@@ -137,20 +157,28 @@ def read_manifest(root: str | Path) -> Manifest:
         raise EegemoError(f"{path}: no epochs listed")
     indices = np.array([_index(r["index"], path, n) for r, n in zip(rows, lines, strict=True)],
                        dtype=np.int64)
-    first_line_of: dict[str, int] = {}
-    for r, n in zip(rows, lines, strict=True):
-        first_line_of.setdefault(r["path"], n)
     inside = root.resolve()
-    for rel, n in first_line_of.items():
-        _check_path(rel, inside, path, n)
+    first_line_of: dict[tuple[str, str], int] = {}
+    for r, n in zip(rows, lines, strict=True):
+        if not r["path"] and not r.get("physio_path"):
+            raise EegemoError(
+                f"{path}, line {n}: path {r['path']!r} is empty and so is physio_path; "
+                f"expected a .npy file relative to {inside}"
+            )
+        for column in ("path", "physio_path"):
+            if r.get(column):
+                first_line_of.setdefault((column, r[column]), n)
+    for (column, rel), n in first_line_of.items():
+        _check_path(column, rel, inside, path, n)
     return Manifest(
         root=root,
         subjects=np.array([r["subject"] for r in rows], dtype=str),
         recordings=np.array([r["recording"] for r in rows], dtype=str),
         labels=np.array([r["label"] for r in rows], dtype=str),
-        paths=np.array([r["path"] for r in rows], dtype=str),
+        paths=np.array([r["path"] or "" for r in rows], dtype=str),
         indices=indices,
         lines=np.array(lines, dtype=np.int64),
+        physio_paths=np.array([r.get("physio_path") or "" for r in rows], dtype=str),
     )
 
 
@@ -166,11 +194,9 @@ def _index(text: str | None, manifest: Path, line: int) -> int:
     return index
 
 
-def _check_path(rel: str | None, inside: Path, manifest: Path, line: int) -> None:
-    """Refuse a ``path`` that does not name a file inside the data folder ``inside``."""
-    where = f"{manifest}, line {line}: path {rel!r}"
-    if not rel:
-        raise EegemoError(f"{where} is empty; expected a .npy file relative to {inside}")
+def _check_path(column: str, rel: str, inside: Path, manifest: Path, line: int) -> None:
+    """Refuse a ``column`` value that does not name a file inside the data folder ``inside``."""
+    where = f"{manifest}, line {line}: {column} {rel!r}"
     if Path(rel).is_absolute():
         raise EegemoError(f"{where} is absolute; paths are relative to the data folder {inside}")
     try:

@@ -2,6 +2,8 @@
 
 Registered with the trainer through the ``eegemo.modalities`` entry point as
 :data:`MODALITY`. Its configuration section is ``[eeg]`` (:class:`EegDataConfig`).
+Rows without topomaps (recordings processed for their heart signal alone) are not
+EEG data and are left out.
 """
 
 from __future__ import annotations
@@ -15,7 +17,24 @@ from ..train.checkpoint import input_shape_of
 from ..train.data import DataBundle, subject_split
 from ..train.modality import Modality, SubjectSplit, section
 from .dataset import BandStats, EegDataConfig, TopomapDataset, topomap_bundle
-from .manifest import has_manifest, read_manifest
+from .manifest import MANIFEST_NAME, Manifest, has_manifest, read_manifest
+
+
+def topomap_rows(path: Path) -> Manifest:
+    """The rows of ``path/manifest.csv`` that have topomaps.
+
+    Raises
+    ------
+    EegemoError
+        When no row has (every recording was processed for its heart signal alone).
+    """
+    manifest = read_manifest(path).with_topomaps()
+    if len(manifest) == 0:
+        raise EegemoError(
+            f"{Path(path) / MANIFEST_NAME}: no epoch has EEG topomaps (every recording was "
+            "processed for its heart signal alone)"
+        )
+    return manifest
 
 
 def load_train(path: Path, config, split: SubjectSplit | None) -> DataBundle:
@@ -35,7 +54,7 @@ def load_train(path: Path, config, split: SubjectSplit | None) -> DataBundle:
     -------
     DataBundle
     """
-    manifest = read_manifest(path)
+    manifest = topomap_rows(path)
     if split is None:
         train, val = subject_split(manifest.subjects, config.data.val_fraction, config.seed)
         split = SubjectSplit(tuple(train), tuple(val))
@@ -65,7 +84,7 @@ def load_eval(path: Path, meta: dict, split: str | None) -> TopomapDataset:
     if normalization == "global":
         stats = BandStats(np.asarray(data_meta["band_mean"], dtype=np.float32),
                           np.asarray(data_meta["band_std"], dtype=np.float32))
-    dataset = TopomapDataset(read_manifest(path), meta["classes"], normalization, stats)
+    dataset = TopomapDataset(topomap_rows(path), meta["classes"], normalization, stats)
     expected = input_shape_of(meta["model"])
     if dataset.shape != expected:
         raise EegemoError(
@@ -76,8 +95,8 @@ def load_eval(path: Path, meta: dict, split: str | None) -> TopomapDataset:
 
 
 def subjects(path: Path) -> list[str]:
-    """The subject of every epoch in the manifest."""
-    return [str(s) for s in read_manifest(path).subjects]
+    """The subject of every epoch with topomaps in the manifest."""
+    return [str(s) for s in topomap_rows(path).subjects]
 
 
 MODALITY = Modality(

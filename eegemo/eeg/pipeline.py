@@ -1,14 +1,19 @@
 """One recording from raw file to topomaps, band power and a provenance record.
 
 :func:`process_recording` runs read → channels → stages → epochs → band power →
-topomaps, reusing the steps whose key has not changed (:mod:`eegemo.eeg.cache`), and
-writes, each file atomically::
+topomaps, and heart features when the recording has an ECG or PPG channel, reusing
+the steps whose key has not changed (:mod:`eegemo.eeg.cache`), and writes, each file
+atomically::
 
     OUT/clean/<id>_raw.fif             the cleaned recording (and <id>-ica.fif, <id>.json)
     OUT/<subject>/<id>_topomaps.npy    float32 (n_epochs, n_bands, res, res), NaN outside head
     OUT/<subject>/<id>_bandpower.npy   float32 (n_epochs, n_channels, n_bands)
+    OUT/<subject>/<id>_physio.npy      float32 (n_epochs, n_features), NaN where unusable
     OUT/<subject>/png/<id>.png         optional panel of the mean topomap per band
     OUT/provenance/<id>.json           written last: marks the recording complete
+
+A recording without usable EEG but with a heart channel is processed for its heart
+signal alone: epochs cut on its clock, heart features only.
 
 Every failure is a :class:`~eegemo.errors.RecordingError` naming the step that failed.
 """
@@ -31,6 +36,7 @@ from ..config import to_dict
 from ..environment import versions
 from ..errors import EegemoError, RecordingError, first_line
 from ..integrity import sha256_file
+from ..physio.recording import HEART_TYPES, PhysioResult, epoch_features, heart_channels
 from .cache import describe_inputs, read_clean, remove_clean, step_keys, write_clean
 from .io import Recording
 from .settings import EpochsConfig, PreprocessConfig, RejectConfig, TopomapConfig
@@ -78,7 +84,11 @@ def step(name: str, timings: dict[str, float] | None = None) -> Iterator[None]:
 def output_paths(recording: Recording, png: bool = False) -> dict[str, str]:
     """Paths of a recording's outputs relative to OUT (POSIX), by kind."""
     base = f"{recording.subject}/{recording.id}"
-    paths = {"topomaps": f"{base}_topomaps.npy", "bandpower": f"{base}_bandpower.npy"}
+    paths = {
+        "topomaps": f"{base}_topomaps.npy",
+        "bandpower": f"{base}_bandpower.npy",
+        "physio": f"{base}_physio.npy",
+    }
     if png:
         paths["png"] = f"{recording.subject}/png/{recording.id}.png"
     return paths
@@ -108,9 +118,9 @@ class EpochSet:
     Attributes
     ----------
     data : ndarray, shape (n_epochs, n_channels, n_times)
-        EEG of the kept epochs in volts.
+        EEG of the kept epochs in volts (the heart channels for a recording without EEG).
     ch_names : list of str
-        The EEG channels, in data order.
+        The EEG (or heart) channels, in data order.
     info : mne.Info
         Measurement info of those channels (positions for the topomaps).
     onsets_s : list of float
@@ -224,7 +234,8 @@ def make_epochs(raw: mne.io.BaseRaw, config: EpochsConfig, label: str | None) ->
 
     Windows overlapping a ``BAD``/``EDGE`` annotation or reaching past the end are
     dropped first, then the rejection rule of ``config.reject`` is applied to the
-    EEG channels.
+    EEG channels. A recording without EEG (a heart signal processed alone) is cut the
+    same way on its heart channels, without the rejection rule.
 
     Parameters
     ----------
@@ -255,9 +266,9 @@ def make_epochs(raw: mne.io.BaseRaw, config: EpochsConfig, label: str | None) ->
     events = np.column_stack(
         [starts + raw.first_samp, np.zeros(len(starts), int), np.ones(len(starts), int)]
     )
-    eeg = raw.copy().pick("eeg")
+    has_eeg = "eeg" in raw.get_channel_types()
     epochs = mne.Epochs(
-        eeg,
+        raw.copy().pick("eeg" if has_eeg else list(HEART_TYPES)),
         events,
         tmin=0.0,
         tmax=(n_samples - 1) / sfreq,
@@ -275,7 +286,10 @@ def make_epochs(raw: mne.io.BaseRaw, config: EpochsConfig, label: str | None) ->
             "epochs",
             f"all {total} epochs overlap bad segments or the end of the recording",
         )
-    drop, rule = _reject(data, config.reject)
+    if has_eeg:
+        drop, rule = _reject(data, config.reject)
+    else:
+        drop, rule = np.zeros(len(data), bool), "none (no EEG: heart signal alone)"
     keep = ~drop
     if not keep.any():
         raise RecordingError(
@@ -370,6 +384,24 @@ def _warnings_into(found: list[str]) -> Iterator[None]:
     found.extend(sorted({_one_line(str(w.message)) for w in caught} - set(found)))
 
 
+#: Stages that work on the EEG alone: skipped for a heart signal processed alone.
+EEG_STAGES = ("rereference", "ica")
+#: Stages that filter the EEG, EOG, ECG and EMG: skipped when there is none (a PPG alone).
+FILTER_STAGES = ("bandpass", "notch")
+
+
+def _skip_reason(name: str, raw: mne.io.BaseRaw) -> str | None:
+    """Why stage ``name`` has nothing to do in ``raw`` (a recording without EEG), if so."""
+    types = set(raw.get_channel_types())
+    if "eeg" in types:
+        return None
+    if name in EEG_STAGES:
+        return "no EEG: heart signal alone"
+    if name in FILTER_STAGES and not types & {"eog", "ecg", "emg"}:
+        return "no EEG, EOG, ECG or EMG channel to filter"
+    return None
+
+
 def apply_stages(
     raw: mne.io.BaseRaw, config: PreprocessConfig, timings: dict[str, float] | None = None
 ) -> Iterator[tuple[str, mne.io.BaseRaw, StageContext]]:
@@ -377,7 +409,10 @@ def apply_stages(
 
     Each stage runs as pipeline step ``name`` (see :func:`step`): timed, and any
     failure raised as :class:`~eegemo.errors.RecordingError` naming it. Stages may work
-    in place: copy a yielded recording to keep it as it was at that point.
+    in place: copy a yielded recording to keep it as it was at that point. In a
+    recording without EEG (a heart signal processed alone) the stages of
+    :data:`EEG_STAGES`, and those of :data:`FILTER_STAGES` when nothing is left to
+    filter, are skipped: their record says why.
 
     Parameters
     ----------
@@ -401,8 +436,12 @@ def apply_stages(
     """
     for stage in config.build_stages():
         context = StageContext(line_freq=config.line_freq)
-        with step(stage.name, timings):
-            raw = stage.apply(raw, context)
+        skip = _skip_reason(stage.name, raw)
+        if skip is not None:
+            context.record["skipped"] = skip
+        else:
+            with step(stage.name, timings):
+                raw = stage.apply(raw, context)
         yield stage.name, raw, context
 
 
@@ -526,6 +565,46 @@ def _topomaps(
         return rasterizer_for(info, config.topomap).transform(power.transpose(0, 2, 1))
 
 
+def _check_heart_alone(
+    recording: Recording, channels: dict[str, Any], config: PreprocessConfig
+) -> None:
+    """Refuse a recording without usable EEG when its heart channel is not to be used."""
+    if channels["n_eeg"] == 0 and not config.physio.enabled:
+        raise RecordingError(
+            "channels",
+            f"{recording.path.name}: {channels.get('eeg_unusable')}; its heart channel is "
+            "not used either, as physio.enabled = false",
+        )
+
+
+def _physio(
+    raw: mne.io.BaseRaw,
+    onsets_s: list[float],
+    config: PreprocessConfig,
+    timings: dict[str, float],
+) -> PhysioResult | None:
+    """Heart features of the epochs (None without a heart channel or with physio off).
+
+    A recording processed for its heart signal alone fails (stage ``physio``) when no
+    epoch has a usable heart signal: there would be nothing to keep.
+    """
+    if not config.physio.enabled or not heart_channels(raw):
+        return None
+    alone = "eeg" not in raw.get_channel_types()
+    with step("physio", timings):
+        result = epoch_features(raw, onsets_s, config.epochs.length_s, config.physio)
+    result.record["alone"] = alone
+    record = result.record
+    if alone and record["usable"] == 0:
+        reasons = ", ".join(f"{reason} {n}" for reason, n in record["unusable"].items())
+        raise RecordingError(
+            "physio",
+            f"no EEG, and none of the {record['epochs']} epochs has a usable heart signal "
+            f"in {record['channel']} ({reasons}): nothing to keep",
+        )
+    return result
+
+
 @dataclasses.dataclass
 class RecordingResult:
     """What :func:`compute_recording` produced for one recording, in memory.
@@ -534,10 +613,13 @@ class RecordingResult:
     ----------
     epochs : EpochSet
         The kept epochs.
-    bandpower : ndarray of float32, shape (n_epochs, n_channels, n_bands)
-        Band power.
-    topomaps : ndarray of float32, shape (n_epochs, n_bands, res, res)
-        Band-power images, NaN outside the head.
+    bandpower : ndarray of float32, shape (n_epochs, n_channels, n_bands) | None
+        Band power; None for a heart signal processed alone.
+    topomaps : ndarray of float32, shape (n_epochs, n_bands, res, res) | None
+        Band-power images, NaN outside the head; None for a heart signal alone.
+    physio : PhysioResult | None
+        Heart features of the epochs and their record; None without a heart channel
+        (or with ``physio.enabled = false``).
     channels : dict
         Channel report of :func:`~eegemo.eeg.channels.prepare_channels`.
     stages : list of dict
@@ -549,8 +631,9 @@ class RecordingResult:
     """
 
     epochs: EpochSet
-    bandpower: np.ndarray
-    topomaps: np.ndarray
+    bandpower: np.ndarray | None
+    topomaps: np.ndarray | None
+    physio: PhysioResult | None
     channels: dict[str, Any]
     stages: list[dict[str, Any]]
     warnings: list[str]
@@ -558,11 +641,11 @@ class RecordingResult:
 
 
 def compute_recording(recording: Recording, config: PreprocessConfig) -> RecordingResult:
-    """Run read → channels → stages → epochs → band power → topomaps in memory.
+    """Run read → channels → stages → epochs → band power → topomaps → heart in memory.
 
-    The band power is the one :func:`process_recording` writes. Its topomaps can
-    differ in the last bits: it makes them from the saved cleaned recording, whose
-    channel positions FIF stores in single precision.
+    The band power and heart features are those :func:`process_recording` writes. Its
+    topomaps can differ in the last bits: it makes them from the saved cleaned
+    recording, whose channel positions FIF stores in single precision.
 
     Parameters
     ----------
@@ -583,16 +666,21 @@ def compute_recording(recording: Recording, config: PreprocessConfig) -> Recordi
     """
     timings: dict[str, float] = {}
     found: list[str] = []
+    power = images = None
     with _warnings_into(found):
         clean = clean_recording(recording, config, timings)
+        _check_heart_alone(recording, clean.channels, config)
         with step("epochs", timings):
             epochs = make_epochs(clean.raw, config.epochs, recording.label)
-        power = _band_power(epochs, config, timings)
-        images = _topomaps(power, epochs.info, config, timings)
+        if clean.channels["n_eeg"]:
+            power = _band_power(epochs, config, timings)
+            images = _topomaps(power, epochs.info, config, timings)
+        physio = _physio(clean.raw, epochs.onsets_s, config, timings)
     return RecordingResult(
         epochs=epochs,
         bandpower=power,
         topomaps=images,
+        physio=physio,
         channels=clean.channels,
         stages=clean.stages,
         warnings=found,
@@ -600,32 +688,51 @@ def compute_recording(recording: Recording, config: PreprocessConfig) -> Recordi
     )
 
 
+#: Steps whose output a later run keeps when their key is unchanged.
+REUSABLE = ("bandpower", "physio")
+
+
 def _forget_previous(
     out_dir: Path, recording: Recording, rel: dict[str, str], keys: dict[str, str]
-) -> dict[str, Any] | None:
-    """Remove a recording's provenance, then its outputs except a band power still valid.
+) -> tuple[dict[str, Any] | None, set[str]]:
+    """Remove a recording's provenance, then its outputs except those still valid.
 
-    Returns the previous provenance when its band power can be kept: made for the
-    same band-power key, at the same path, and intact.
+    The output of a step of :data:`REUSABLE` is kept when the previous provenance shows
+    the same key for that step and the file is intact at the same path (for ``physio``
+    also when there was none to write: a recording without a heart channel).
+
+    Returns
+    -------
+    previous : dict | None
+        The previous provenance.
+    reusable : set of str
+        The steps of :data:`REUSABLE` whose results can be reused.
     """
     previous = read_provenance(out_dir, recording.id)
     provenance_path(out_dir, recording.id).unlink(missing_ok=True)
     if previous is None:
-        return None
+        return None, set()
     outputs = previous.get("outputs", {})
-    power = out_dir / rel["bandpower"]
-    keep = (
-        previous.get("steps", {}).get("bandpower", {}).get("key") == keys["bandpower"]
-        and outputs.get("bandpower", {}).get("path") == rel["bandpower"]
-        and power.is_file()
-        and sha256_file(power) == outputs["bandpower"].get("sha256")
-    )
+    reusable = set()
+    for name in REUSABLE:
+        if previous.get("steps", {}).get(name, {}).get("key") != keys[name]:
+            continue
+        entry, path = outputs.get(name), out_dir / rel[name]
+        if entry is None:
+            if name == "physio" and previous.get("physio", False) is None:
+                reusable.add(name)
+        elif (
+            entry.get("path") == rel[name]
+            and path.is_file()
+            and sha256_file(path) == entry.get("sha256")
+        ):
+            reusable.add(name)
     root = out_dir.resolve()
     for kind, entry in outputs.items():
         target = (out_dir / entry.get("path", "")).resolve()
-        if not (keep and kind == "bandpower") and target.is_file() and target.is_relative_to(root):
+        if kind not in reusable and target.is_file() and target.is_relative_to(root):
             target.unlink()
-    return previous if keep else None
+    return previous, reusable
 
 
 def process_recording(
@@ -639,10 +746,10 @@ def process_recording(
 
     Steps whose key (:func:`~eegemo.eeg.cache.step_keys`) has not changed are not run
     again: the cleaned recording is read from ``OUT/clean/`` when it is there for the
-    same key, and the band power is kept when the previous provenance shows the same
-    band-power key and the file is intact. Epochs, band power and topomaps are always
-    derived from the saved cleaned recording, so the outputs are the same bytes
-    whichever steps were reused.
+    same key, and the band power and heart features are kept when the previous
+    provenance shows the same step key and the file is intact. Epochs, band power,
+    topomaps and heart features are always derived from the saved cleaned recording,
+    so the outputs are the same bytes whichever steps were reused.
 
     Parameters
     ----------
@@ -665,7 +772,9 @@ def process_recording(
     provenance : dict
         The provenance record, also written to ``OUT/provenance/<id>.json`` (last,
         after every output file is in place, so it marks the recording complete).
-        Its ``steps`` give each step's key and whether it was reused.
+        Its ``steps`` give each step's key and whether it was reused; ``physio`` the
+        heart channel used and the counts of usable and unusable epochs (None without
+        a heart channel).
 
     Raises
     ------
@@ -681,12 +790,20 @@ def process_recording(
         inputs = inputs if inputs is not None else describe_inputs(recording)
     keys = step_keys(recording, config, inputs)
     rel = output_paths(recording, png=config.topomap.png)
-    previous = _forget_previous(out_dir, recording, rel, keys)
-    kept = previous is not None  # the band power, and with it the epochs' record
-    found: dict[str, list[str]] = {name: [] for name in ("clean", "epochs", "bandpower", "topomap")}
+    previous, reusable = _forget_previous(out_dir, recording, rel, keys)
+    kept = "bandpower" in reusable  # the band power, and with it the epochs' record
+    found: dict[str, list[str]] = {
+        name: [] for name in ("clean", "epochs", "bandpower", "topomap", "physio")
+    }
     try:
         clean = read_clean(out_dir, recording.id, keys["clean"])
-        reused = {"clean": clean is not None, "epochs": kept, "bandpower": kept, "topomap": False}
+        reused = {
+            "clean": clean is not None,
+            "epochs": kept,
+            "bandpower": kept,
+            "topomap": False,
+            "physio": "physio" in reusable,
+        }
         if clean is None:
             with _warnings_into(found["clean"]):
                 cleaned = clean_recording(recording, config, timings)
@@ -702,11 +819,13 @@ def process_recording(
                 )
             del cleaned
         found["clean"] = clean["warnings"]
+        _check_heart_alone(recording, clean["channels"], config)
+        has_eeg = clean["channels"]["n_eeg"] > 0
         with step("read_clean", timings):
             raw = mne.io.read_raw_fif(
                 out_dir / clean["files"]["raw"]["path"], preload=not kept, verbose="error"
             )
-            info = raw.copy().pick("eeg").info
+            info = raw.copy().pick("eeg").info if has_eeg else None
         if kept:
             power = np.load(out_dir / rel["bandpower"], allow_pickle=False)
             epochs_record, used = previous["epochs"], previous["channels"]["used"]
@@ -715,21 +834,36 @@ def process_recording(
         else:
             with _warnings_into(found["epochs"]), step("epochs", timings):
                 epochs = make_epochs(raw, config.epochs, recording.label)
-            with _warnings_into(found["bandpower"]):
-                power = _band_power(epochs, config, timings)
+            if has_eeg:
+                with _warnings_into(found["bandpower"]):
+                    power = _band_power(epochs, config, timings)
             epochs_record = {**epochs.report, "onsets_s": epochs.onsets_s, "labels": epochs.labels}
-            used = epochs.ch_names
+            used = epochs.ch_names if has_eeg else []
+            del epochs
+        arrays: dict[str, np.ndarray] = {}
+        if reused["physio"]:
+            physio = previous["physio"]
+            found["physio"] = previous["steps"]["physio"]["warnings"]
+            if physio is not None:
+                arrays["physio"] = np.load(out_dir / rel["physio"], allow_pickle=False)
+        else:
+            with _warnings_into(found["physio"]):
+                result = _physio(raw, epochs_record["onsets_s"], config, timings)
+            physio = None if result is None else result.record
+            if result is not None:
+                arrays["physio"] = result.values
         del raw
-        with _warnings_into(found["topomap"]):
-            images = _topomaps(power, info, config, timings)
+        if has_eeg:
+            with _warnings_into(found["topomap"]):
+                images = _topomaps(power, info, config, timings)
+            arrays = {"topomaps": images, "bandpower": power, **arrays}
 
-        arrays = {"topomaps": images, "bandpower": power}
         outputs: dict[str, dict[str, Any]] = {}
         with step("write", timings):
             for kind, array in arrays.items():
-                if not (kind == "bandpower" and kept):
+                if kind not in reusable:
                     write_npy(out_dir / rel[kind], array)
-            if config.topomap.png:
+            if has_eeg and config.topomap.png:
                 _write_png(
                     out_dir / rel["png"],
                     images,
@@ -739,19 +873,21 @@ def process_recording(
                     rasterizer_for(info, config.topomap),
                 )
             for kind, path in rel.items():
-                outputs[kind] = {"path": path, "sha256": sha256_file(out_dir / path)}
+                if kind in arrays or (kind == "png" and has_eeg):
+                    outputs[kind] = {"path": path, "sha256": sha256_file(out_dir / path)}
                 if kind in arrays:
                     outputs[kind]["shape"] = list(arrays[kind].shape)
     finally:
         if not keep_clean:
             remove_clean(out_dir, recording.id)
 
-    bandpower = bandpower_record(config, info["sfreq"])
+    bandpower = bandpower_record(config, info["sfreq"]) if has_eeg else None
+    steps = [name for name in found if has_eeg or name not in ("bandpower", "topomap")]
     provenance = {
         "cache_key": keys["outputs"],
         "steps": {
             name: {"key": keys[name], "reused": reused[name], "warnings": found[name]}
-            for name in found
+            for name in steps
         },
         "versions": versions("mne", "numpy", "scipy"),
         "config": to_dict(config),
@@ -770,12 +906,20 @@ def process_recording(
         ],
         "epochs": epochs_record,
         "bandpower": bandpower,
-        "bands": {name: list(edges) for name, edges in config.bandpower.bands.items()},
+        "bands": (
+            {name: list(edges) for name, edges in config.bandpower.bands.items()}
+            if has_eeg
+            else None
+        ),
+        "physio": physio,
         "cleaned": clean["files"] if keep_clean else {},
         "outputs": outputs,
         "warnings": sorted({w for ws in found.values() for w in ws}),
         # What the user should know although nothing failed; printed by the batch.
-        "notes": [*clean["channels"].get("notes", []), *filter(None, [bandpower.get("note")])],
+        "notes": [
+            *clean["channels"].get("notes", []),
+            *filter(None, [(bandpower or {}).get("note"), (physio or {}).get("note")]),
+        ],
     }
     timings["total"] = round(time.perf_counter() - started, 3)
     provenance["timings_s"] = timings

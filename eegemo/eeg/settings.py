@@ -1,7 +1,7 @@
 """The preprocessing configuration: the schema of a ``pipelines/*.toml`` file.
 
 :class:`PreprocessConfig` says *what* is computed (discovery, channel hygiene,
-stages, epochs, band power, topomaps). *How* it is run (number of jobs, backend)
+stages, epochs, band power, topomaps, heart features). *How* it is run (number of jobs, backend)
 is not part of it, so it never changes cache keys or outputs. Read one with
 ``load_config(PreprocessConfig, path, overrides)`` (:func:`eegemo.config.load_config`).
 """
@@ -12,6 +12,7 @@ import dataclasses
 
 from ..config import option
 from ..errors import ConfigError
+from ..physio.settings import PhysioConfig
 from .channels import ChannelsConfig
 from .io import DiscoveryConfig
 from .spectral import DEFAULT_BANDS, METHODS
@@ -162,6 +163,9 @@ class PreprocessConfig:
     epochs: EpochsConfig = option(EpochsConfig(), help="Epoching and bad-epoch rejection.")
     bandpower: BandpowerConfig = option(BandpowerConfig(), help="Band power.")
     topomap: TopomapConfig = option(TopomapConfig(), help="Topomap images.")
+    physio: PhysioConfig = option(
+        PhysioConfig(), help="Heart rate and HRV per epoch from an ECG or PPG channel."
+    )
 
     def __post_init__(self) -> None:
         if self.line_freq <= 0:
