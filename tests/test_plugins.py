@@ -277,12 +277,13 @@ def _violations(folders: list[str], forbidden: list[str]) -> list[str]:
 
 
 def test_the_core_imports_no_modality_the_cli_or_the_demo():
-    modality_packages = ["eegemo.eeg", "eegemo.face"]
+    modality_packages = ["eegemo.eeg", "eegemo.face", "eegemo.physio"]
     higher = ["eegemo.cli", "eegemo.demo"]
     assert _violations(["train", "models"], [*modality_packages, *higher]) == []
     assert _violations(["models"], ["eegemo.train"]) == []
     assert _violations(["eeg"], ["eegemo.face"]) == []
-    assert _violations(["face"], ["eegemo.eeg"]) == []
+    assert _violations(["face"], ["eegemo.eeg", "eegemo.physio"]) == []
+    assert _violations(["physio"], ["eegemo.eeg", "eegemo.face", "eegemo.cli", "eegemo.demo"]) == []
     signal_processing = ["eeg/io", "eeg/channels", "eeg/stages", "eeg/pipeline", "eeg/batch",
                          "eeg/spectral", "eeg/topomap", "eeg/render", "eeg/simulate",
                          "eeg/settings", "eeg/manifest", "eeg/cache"]

@@ -1,4 +1,4 @@
-"""``eegemo train``: train a model on preprocessed EEG topomaps or on face images."""
+"""``eegemo train``: train a model on preprocessed EEG topomaps, heart features or faces."""
 
 from __future__ import annotations
 
@@ -23,6 +23,12 @@ FER2013 .csv. Without --config the defaults suit topomaps (the same values as
 pipelines/train-topomap.toml); change any key with --set, e.g.
 --set epochs=20 --set optimizer.lr=3e-4 --set model=topo_resnet.
 
+--inputs chooses what a preprocessed folder with heart features is learnt from:
+eeg (the default), physio (heart features alone, model feature_mlp) or eeg+physio
+(both in one network, fusion_net; --set data.fusion=late trains one model per
+input and averages their calibrated probabilities). A model named with --set
+model=... is kept.
+
 --cv loso or --cv K runs cross-validation by subject (EEG): each fold's model is
 scored on subjects it never saw, and RUN/cv.json and RUN/cv.md hold every fold
 and the mean +- sd. Multi-GPU or multi-process: torchrun --nproc_per_node N -m
@@ -44,11 +50,20 @@ def _cv(text: str) -> str | int:
     return k
 
 
+def _inputs(text: str) -> list[str]:
+    names = [n.strip() for n in text.split("+")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(
+            f"expected modality names joined by '+', such as eeg+physio, got {text!r}"
+        )
+    return names
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the ``train`` subcommand."""
     p = sub.add_parser(
         "train",
-        help="train a model on EEG topomaps or face images (one trainer for both)",
+        help="train a model on EEG topomaps, heart features or face images (one trainer)",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -58,6 +73,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="RUN", help="run folder to write")
     add_config_options(p, "training recipe, e.g. pipelines/fer-cpu.toml (default: the "
                        "built-in topomap defaults)", "optimizer.lr=1e-3")
+    p.add_argument("--inputs", type=_inputs, metavar="A+B",
+                   help="modalities to learn from together, e.g. eeg+physio or physio "
+                        "(sets data.inputs; default: the one the data belong to, eeg for a "
+                        "preprocessed folder)")
     p.add_argument("--cv", type=_cv, metavar="loso|K",
                    help="cross-validation by subject: leave-one-subject-out or K folds")
     add_resume_option(p, "RUN from its last checkpoint, with its config.toml and data; "
@@ -81,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)
     if args.device:
         overrides.append(f"device={args.device}")
+    if args.inputs:
+        overrides.append("data.inputs=[" + ", ".join(f'"{n}"' for n in args.inputs) + "]")
     config_path = args.config
     data = args.data
     if args.resume and (out / "config.toml").is_file():

@@ -2,9 +2,11 @@
 
 An architecture registers its builder with :func:`register_model`, declaring once
 the input it takes (a shape tuple: ``(channels, height, width)`` for images and
-topomaps, ``(channels, times)`` for raw signal epochs), its default number of
-classes, and what knowledge distillation may ask of it. The registry lists models
-with parameter counts and multiply-accumulate operations (MACs).
+topomaps, ``(channels, times)`` for raw signal epochs, ``(n_features,)`` for feature
+vectors; a tuple of such shapes for a model of several inputs, which is called with
+a tuple of tensors), its default number of classes, and what knowledge distillation
+may ask of it. The registry lists models with parameter counts and multiply-accumulate
+operations (MACs).
 """
 
 from __future__ import annotations
@@ -28,13 +30,15 @@ class ModelEntry:
         Registry name, as given to :func:`create_model`.
     builder : callable
         ``builder(num_classes, input_shape, **kwargs) -> torch.nn.Module`` mapping
-        ``(N, *input_shape)`` to ``(N, num_classes)`` logits.
+        ``(N, *input_shape)`` to ``(N, num_classes)`` logits (for several inputs, a
+        tuple of ``(N, *shape)`` tensors).
     family : str
         Group shown by ``eegemo models`` (``"eeg"``, ``"face"``, ...).
     description : str
         One line for ``eegemo models``.
-    input_shape : tuple of int
-        The input the model is described and measured with (one item, no batch axis).
+    input_shape : tuple of int, or tuple of tuples of int
+        The input the model is described and measured with (one item, no batch axis;
+        one shape per input for a model of several inputs).
     num_classes : int
         Classes of the model as listed.
     feature_stages : bool
@@ -49,7 +53,7 @@ class ModelEntry:
     builder: Callable[..., Any]
     family: str
     description: str
-    input_shape: tuple[int, ...]
+    input_shape: tuple
     num_classes: int
     feature_stages: bool = False
     distill_token: bool = False
@@ -74,7 +78,7 @@ def register_model(
     *,
     family: str,
     description: str,
-    input_shape: Sequence[int],
+    input_shape: Sequence[Any],
     num_classes: int,
     feature_stages: bool = False,
     distill_token: bool = False,
@@ -93,7 +97,7 @@ def register_model(
     ValueError
         When ``name`` is already registered.
     """
-    shape = tuple(int(n) for n in input_shape)
+    shape = as_shape(input_shape)
 
     def deco(fn: Callable) -> Callable:
         if name in _REGISTRY:
@@ -107,6 +111,28 @@ def register_model(
     return deco
 
 
+def as_shape(shape: Sequence[Any]) -> tuple:
+    """``shape`` as a tuple of int, or a tuple of such tuples for several inputs."""
+    return tuple(as_shape(n) if isinstance(n, Sequence) else int(n) for n in shape)
+
+
+def is_multi_input(shape: Sequence[Any]) -> bool:
+    """Whether ``shape`` describes several inputs (a sequence of shapes)."""
+    return len(shape) > 0 and isinstance(shape[0], Sequence)
+
+
+def _shape_list(shape: tuple) -> list:
+    return [_shape_list(n) if isinstance(n, tuple) else n for n in shape]
+
+
+def _zeros(shape: tuple):
+    import torch
+
+    if is_multi_input(shape):
+        return tuple(torch.zeros(1, *part) for part in shape)
+    return torch.zeros(1, *shape)
+
+
 def square_image(name: str, input_shape: Sequence[int]) -> tuple[int, int]:
     """Channels and side of a square image input, for builders that need one.
 
@@ -116,7 +142,7 @@ def square_image(name: str, input_shape: Sequence[int]) -> tuple[int, int]:
         When ``input_shape`` is not ``(channels, size, size)``.
     """
     shape = tuple(input_shape)
-    if len(shape) != 3 or shape[1] != shape[2]:
+    if is_multi_input(shape) or len(shape) != 3 or shape[1] != shape[2]:
         raise ConfigError(
             f"model {name!r} takes square images (channels, size, size), got input {shape}"
         )
@@ -124,7 +150,12 @@ def square_image(name: str, input_shape: Sequence[int]) -> tuple[int, int]:
 
 
 def _ensure_loaded() -> None:
-    from . import eeg_cnn, face_cnn, face_transformers  # noqa: F401  (registration side effect)
+    from . import (  # noqa: F401  (registration side effect)
+        eeg_cnn,
+        face_cnn,
+        face_transformers,
+        feature_nets,
+    )
 
 
 def model_names(family: str | None = None) -> list[str]:
@@ -148,7 +179,7 @@ def get_entry(name: str) -> ModelEntry:
 def create_model(
     name: str,
     num_classes: int | None = None,
-    input_shape: Sequence[int] | None = None,
+    input_shape: Sequence[Any] | None = None,
     **kwargs: Any,
 ):
     """Build a registered model.
@@ -159,10 +190,10 @@ def create_model(
         Registry name (see :func:`list_models`).
     num_classes : int, optional
         Number of output classes (default: the entry's).
-    input_shape : sequence of int, optional
+    input_shape : sequence of int, or sequence of sequences of int, optional
         Shape of one input item without the batch axis, e.g. ``(5, 32, 32)`` for
-        five-band topomaps or ``(1, 48, 48)`` for grayscale faces (default: the
-        entry's).
+        five-band topomaps or ``(1, 48, 48)`` for grayscale faces; one shape per
+        input for a model of several inputs (default: the entry's).
     **kwargs
         Architecture options (width, depth, drop_path_rate, ...); an option the
         builder does not take is a ``ConfigError`` listing those it does.
@@ -182,20 +213,21 @@ def create_model(
             )
     return entry.builder(
         num_classes=entry.num_classes if num_classes is None else int(num_classes),
-        input_shape=entry.input_shape if input_shape is None else tuple(input_shape),
+        input_shape=entry.input_shape if input_shape is None else as_shape(input_shape),
         **kwargs,
     )
 
 
-def count_macs(model, input_shape: Sequence[int]) -> int:
+def count_macs(model, input_shape: Sequence[Any]) -> int:
     """Multiply-accumulates of one forward pass on a single item (convolutions, linear layers).
 
     Parameters
     ----------
     model : torch.nn.Module
         The model.
-    input_shape : sequence of int
-        One item's shape, without the batch axis.
+    input_shape : sequence of int, or sequence of sequences of int
+        One item's shape, without the batch axis (one shape per input for a model of
+        several inputs).
     """
     import torch
 
@@ -219,7 +251,7 @@ def count_macs(model, input_shape: Sequence[int]) -> int:
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        model(torch.zeros(1, *input_shape))
+        model(_zeros(as_shape(input_shape)))
     model.train(was_training)
     for h in hooks:
         h.remove()
@@ -250,7 +282,7 @@ def list_models(family: str | None = None, with_size: bool = False) -> list[dict
             "name": name,
             "family": e.family,
             "description": e.description,
-            "input_shape": list(e.input_shape),
+            "input_shape": _shape_list(e.input_shape),
             "num_classes": e.num_classes,
             "feature_stages": e.feature_stages,
             "distill_token": e.distill_token,

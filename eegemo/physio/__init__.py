@@ -1,1 +1,1 @@
-"""Physiological signals recorded beside the EEG (ECG first): beats, heart rate, HRV."""
+"""Physiological signals recorded beside the EEG (ECG, PPG): beats, heart rate, HRV."""

@@ -224,38 +224,56 @@ def _unreadable(exc: Exception) -> str:
     return f"cannot read checkpoint: not a PyTorch file, or a truncated or damaged one ({detail})"
 
 
-def describe_model(config: Any, input_shape: Sequence[int], num_classes: int) -> dict:
+def item_shape(x: Any) -> tuple:
+    """Shape of one input item without the batch axis.
+
+    A tuple of int for a tensor; for a tuple of tensors (the inputs of a fused model,
+    one tensor each) a tuple of such tuples.
+    """
+    if isinstance(x, (tuple, list)):
+        return tuple(tuple(int(n) for n in part.shape) for part in x)
+    return tuple(int(n) for n in x.shape)
+
+
+def _plain_shape(shape: Sequence[Any]) -> list:
+    return [_plain_shape(n) if isinstance(n, Sequence) else int(n) for n in shape]
+
+
+def describe_model(config: Any, input_shape: Sequence[Any], num_classes: int) -> dict:
     """The ``model`` entry of a checkpoint: what :func:`build_model_from_meta` rebuilds.
 
     Parameters
     ----------
     config : TrainConfig
         Supplies the registry name (``model``) and options (``model_kwargs``).
-    input_shape : sequence of int
-        One input item's shape, without the batch axis.
+    input_shape : sequence of int, or sequence of sequences of int
+        One input item's shape, without the batch axis; for a model of several
+        inputs, one shape per input (see :func:`item_shape`).
     num_classes : int
         Number of classes.
 
     Returns
     -------
     meta : dict
-        ``name``, ``kwargs``, ``input_shape`` (list) and ``num_classes``.
+        ``name``, ``kwargs``, ``input_shape`` (list, or list of lists) and ``num_classes``.
     """
     return {
         "name": config.model,
         "kwargs": dict(config.model_kwargs),
-        "input_shape": [int(n) for n in input_shape],
+        "input_shape": _plain_shape(input_shape),
         "num_classes": int(num_classes),
     }
 
 
-def input_shape_of(model_meta: dict) -> tuple[int, ...]:
+def input_shape_of(model_meta: dict) -> tuple:
     """The input shape recorded in a checkpoint's ``model`` entry.
 
+    A tuple of int, or for a model of several inputs a tuple of such tuples.
     Checkpoints of eegemo 0.1 recorded square images as ``in_chans`` and ``img_size``.
     """
     if "input_shape" in model_meta:
-        return tuple(int(n) for n in model_meta["input_shape"])
+        return tuple(tuple(int(k) for k in n) if isinstance(n, Sequence) else int(n)
+                     for n in model_meta["input_shape"])
     side = int(model_meta["img_size"])
     return (int(model_meta["in_chans"]), side, side)
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import EegemoError
-from .modality import SubjectSplit, modality_for, modality_of
+from .modality import SubjectSplit, input_modalities, modality_of
 
 
 def natural_sort(names: Sequence[str]) -> list[str]:
@@ -161,7 +161,9 @@ def load_datasets(path: str | Path, config, split: SubjectSplit | None = None) -
     path : path-like
         Data of a registered modality (a preprocessed EEG folder, FER2013, ...).
     config : TrainConfig
-        The run's configuration (the modality reads its own section).
+        The run's configuration (each modality reads its own section;
+        ``data.inputs`` names the modalities learnt from, zipped by
+        :mod:`eegemo.train.fusion` when there are several).
     split : SubjectSplit, optional
         Subjects of each set (cross-validation); by default the modality splits.
 
@@ -170,7 +172,13 @@ def load_datasets(path: str | Path, config, split: SubjectSplit | None = None) -
     DataBundle
     """
     path = Path(path)
-    bundle = modality_for(path).load_train(path, config, split)
+    modalities = input_modalities(path, config.data.inputs)
+    if len(modalities) > 1:
+        from .fusion import load_train
+
+        bundle = load_train(path, config, split, modalities)
+    else:
+        bundle = modalities[0].load_train(path, config, split)
     if bundle.train is None or len(bundle.train) == 0:
         raise EegemoError(f"{path}: no training items")
     return bundle

@@ -341,12 +341,20 @@ def distill_run(
         One per model: ``role``, ``model``, ``run``, ``best_epoch``, ``n`` and the
         validation ``accuracy``, ``balanced_accuracy``, ``macro_f1``.
     """
-    from .checkpoint import build_model_from_meta, describe_model, input_shape_of, load_model
+    from .checkpoint import (
+        build_model_from_meta,
+        describe_model,
+        input_shape_of,
+        item_shape,
+        load_model,
+    )
     from .data import load_datasets
     from .device import resolve_device
+    from .fusion import resolve_config
     from .trainer import Trainer, build_criterion, dataset_targets
 
     out = Path(out)
+    config = resolve_config(data, config)
     if out.exists() and not resume and any(
         (out / m).exists() for m in ("distill.json", "student", "gen-01")
     ):
@@ -363,7 +371,7 @@ def distill_run(
             f"{teacher}: the teacher's classes {teacher_meta['classes']} differ from the data's "
             f"{bundle.classes}"
         )
-    student_meta = describe_model(config, tuple(bundle.train[0][0].shape), len(bundle.classes))
+    student_meta = describe_model(config, item_shape(bundle.train[0][0]), len(bundle.classes))
     teacher_input = input_shape_of(teacher_meta["model"])
     data_input = input_shape_of(student_meta)
     if teacher_input != data_input:

@@ -114,7 +114,9 @@ def train_run(
     out : path-like
         Run folder (created; an existing run is only continued with ``resume``).
     config : TrainConfig
-        Resolved configuration.
+        Resolved configuration; where it keeps the default model, the model its
+        inputs call for is trained and recorded instead (see
+        :func:`eegemo.train.fusion.resolve_config`).
     cv : "loso", int or None
         Cross-validation by subject (data whose modality knows subjects); None
         trains a single model.
@@ -135,8 +137,10 @@ def train_run(
         each) and ``mean``/``sd`` of each metric.
     """
     from .device import init_distributed, shutdown_distributed
+    from .fusion import resolve_config
 
     data, out = Path(data), Path(out)
+    config = resolve_config(data, config)
     ctx = init_distributed(config.device)
     try:
         check_run_folder(out, resume)
@@ -188,14 +192,27 @@ def train_on_split(
         With ``report`` holding the metrics of ``val`` and, with test subjects, ``test``.
     bundle : DataBundle
         The datasets used.
+
+    Notes
+    -----
+    With several ``data.inputs`` and ``data.fusion = "late"``, one model per input is
+    trained and their calibrated probabilities averaged (:func:`eegemo.train.fusion.train_late`).
     """
     from .data import load_datasets
+    from .device import dist_context_from_env
+    from .fusion import is_late, resolve_config, train_late
     from .trainer import Trainer
 
+    config = resolve_config(data, config)
+    info = Path(out) / "run.json" if out is not None else None
+    if is_late(config):
+        result, bundle = train_late(data, out, config, split, resume, progress, callbacks)
+        if info is not None and dist_context_from_env().is_main and not (resume and info.is_file()):
+            write_json(info, _run_info(Path(data), split is not None, bundle.description))
+        return result, bundle
     bundle = load_datasets(data, config, split)
     trainer = Trainer(config, bundle.train, bundle.val, bundle.classes, out,
                       data_meta=bundle.meta, callbacks=callbacks, progress=progress)
-    info = Path(out) / "run.json" if out is not None else None
     if info is not None and trainer.writes and not (resume and info.is_file()):
         write_json(info, _run_info(Path(data), split is not None, bundle.description))
     report_sets = {"test": bundle.test} if bundle.test is not None else {}
@@ -217,15 +234,16 @@ def _train_single(data, out, config, resume, progress, callbacks) -> dict:
 
 def _cross_validate(data, out, config, cv, resume, progress, callbacks, ctx) -> dict:
     from .data import cross_validation_splits
+    from .fusion import input_subjects
     from .metrics import summarize
-    from .modality import modality_for
+    from .modality import input_modalities
 
-    modality = modality_for(data)
-    if modality.subjects is None:
-        raise EegemoError(f"{data}: --cv splits by subject, and {modality.description} "
-                          "carry no subjects")
-    splits = cross_validation_splits(modality.subjects(data), cv, config.data.val_fraction,
-                                     config.seed)
+    modalities = input_modalities(data, config.data.inputs)
+    if any(m.subjects is None for m in modalities):
+        described = " + ".join(m.description for m in modalities)
+        raise EegemoError(f"{data}: --cv splits by subject, and {described} carry no subjects")
+    splits = cross_validation_splits(input_subjects(data, modalities), cv,
+                                     config.data.val_fraction, config.seed)
     if resume:
         _check_folds(out, cv, splits)
     if ctx.is_main:

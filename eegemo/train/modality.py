@@ -83,6 +83,13 @@ class Modality:
     eval_extras : mapping
         Extra evaluations by name, each ``fn(model, dataset, device, batch_size) ->
         log-probabilities (n, n_classes)``; ``eegemo evaluate --tta`` runs ``"tta"``.
+    secondary : bool
+        Its data live beside another modality's (heart features in a preprocessed EEG
+        folder): when both recognise a path the other one is used, and this one only
+        when ``data.inputs`` names it.
+    default_model : str or None
+        Registered model trained on this modality alone when the configuration keeps
+        the default model (None: the configuration's own default).
     """
 
     name: str
@@ -94,6 +101,8 @@ class Modality:
     config: type | None = None
     subjects: Callable[[Path], Sequence[str]] | None = None
     eval_extras: Mapping[str, Callable[..., Any]] = dataclasses.field(default_factory=dict)
+    secondary: bool = False
+    default_model: str | None = None
 
 
 _REGISTRY: dict[str, Modality] = {}
@@ -168,7 +177,12 @@ def modality_of(meta: Mapping[str, Any]) -> Modality:
     EegemoError
         When the checkpoint does not record its modality, or it is not installed.
     """
-    name = meta.get("data", {}).get("modality")
+    data = meta.get("data", {})
+    if len(data.get("inputs", ())) > 1:
+        from .fusion import fused_modality
+
+        return fused_modality(data["inputs"])
+    name = data.get("modality")
     if not name:
         raise EegemoError(
             f"{meta.get('path', 'checkpoint')}: does not record the modality it was trained on"
@@ -179,20 +193,62 @@ def modality_of(meta: Mapping[str, Any]) -> Modality:
 def modality_for(path: str | Path) -> Modality:
     """The modality whose data ``path`` holds.
 
+    When several modalities recognise the path and all but one of them are
+    ``secondary`` (heart features beside EEG topomaps), that one is chosen.
+
     Raises
     ------
     EegemoError
-        When no modality recognises the path, listing what each expects.
+        When no modality recognises the path, listing what each expects, or when
+        several could (name them with ``data.inputs``).
     """
     path = Path(path)
     found = [m for m in modalities().values() if m.recognizes(path)]
+    if len(found) > 1:
+        primary = [m for m in found if not m.secondary]
+        found = primary if len(primary) == 1 else found
     if len(found) == 1:
         return found[0]
     if not found:
         expected = "; or ".join(m.data_description for m in modalities().values())
         raise EegemoError(f"{path}: expected {expected}")
     names = ", ".join(m.name for m in found)
-    raise EegemoError(f"{path}: ambiguous data, recognised by several modalities ({names})")
+    raise EegemoError(f"{path}: ambiguous data, recognised by several modalities ({names}); "
+                      "choose with --inputs (data.inputs)")
+
+
+def input_modalities(path: str | Path, inputs: Sequence[str] = ()) -> list[Modality]:
+    """The modalities a run on ``path`` learns from, in input order.
+
+    Parameters
+    ----------
+    path : path-like
+        The data.
+    inputs : sequence of str
+        Modality names (``data.inputs``); empty: the one :func:`modality_for` picks.
+
+    Returns
+    -------
+    modalities : list of Modality
+
+    Raises
+    ------
+    ConfigError
+        When a name is repeated.
+    EegemoError
+        When a name is unknown, or ``path`` lacks a named modality's data.
+    """
+    path = Path(path)
+    if not inputs:
+        return [modality_for(path)]
+    repeated = sorted({n for n in inputs if list(inputs).count(n) > 1})
+    if repeated:
+        raise ConfigError(f"data.inputs: {', '.join(repeated)} given more than once")
+    chosen = [get_modality(name) for name in inputs]
+    for m in chosen:
+        if not m.recognizes(path):
+            raise EegemoError(f"{path}: no {m.name} data here (expected {m.data_description})")
+    return chosen
 
 
 def modality_sections() -> dict[str, type]:

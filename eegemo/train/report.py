@@ -91,9 +91,16 @@ def plot_confusion(cm: Sequence[Sequence[int]], classes: Sequence[str], path: st
         fig.savefig(tmp, dpi=110, format="png")
 
 
+def _shape_text(shape: Sequence) -> str:
+    """``5 x 32 x 32``, or ``5 x 32 x 32 + 7`` for a model of several inputs."""
+    if shape and isinstance(shape[0], (list, tuple)):
+        return " + ".join(_shape_text(part) for part in shape)
+    return " x ".join(str(n) for n in shape)
+
+
 def _document(report_dir: Path, has_curves: bool, results: dict, info: dict) -> Document:
     model = info.get("model", {})
-    shape = " x ".join(str(n) for n in model.get("input_shape", ()))
+    shape = _shape_text(model.get("input_shape", []))
     kwargs = f" ({format_value(model['kwargs'])})" if model.get("kwargs") else ""
     monitor = str(info.get("monitor")).replace("_", " ")
     blocks: list[Block] = [KeyValues([

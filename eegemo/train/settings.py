@@ -21,6 +21,8 @@ from .augment import AugmentConfig
 
 #: Validation metrics that can drive early stopping, model selection and plateau schedules.
 MONITOR_METRICS = ("balanced_accuracy", "accuracy", "macro_f1", "loss")
+#: Ways of combining several inputs (``data.fusion``).
+FUSIONS = ("early", "late")
 
 
 @dataclasses.dataclass
@@ -78,6 +80,18 @@ class DataConfig:
         "for model selection; 0 = no validation, the last epoch is kept",
     )
     num_workers: int = option(0, "DataLoader worker processes (0 = load in the main process)")
+    inputs: list[str] = option(
+        [],
+        "modalities learnt from together, by name (`--inputs eeg+physio`); empty = the one "
+        "the data belong to (EEG for a preprocessed folder, heart features only when named)",
+    )
+    fusion: str = option(
+        "early",
+        "how several inputs are combined: 'early' joins them inside one network before its "
+        "head; 'late' trains one model per input, calibrates each by temperature scaling on "
+        "the validation subjects and averages their probabilities",
+        choices=FUSIONS,
+    )
 
 
 @dataclasses.dataclass

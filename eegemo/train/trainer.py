@@ -10,9 +10,10 @@ a validation dataset, and writes a self-contained run folder::
     RUN/report/                learning curves, confusion matrices, report.md, metrics.json
 
 Datasets yield ``(x, y)`` with ``x`` a float tensor of the model's input shape
-(``(C, H, W)`` images, ``(C, T)`` signals, ...) and ``y`` a class
-index; a ``targets`` attribute (class index per item) avoids a pass over the data
-when class weights or balanced sampling need the labels.
+(``(C, H, W)`` images, ``(C, T)`` signals, ...), or a tuple of such tensors for a
+model of several inputs (:mod:`eegemo.train.fusion`), and ``y`` a class index; a
+``targets`` attribute (class index per item) avoids a pass over the data when class
+weights or balanced sampling need the labels.
 
 Plug-in points used by knowledge distillation and batch augmentation:
 
@@ -47,6 +48,7 @@ from .checkpoint import (
     FORMAT,
     capture_rng_state,
     describe_model,
+    item_shape,
     load_checkpoint,
     restore_rng_state,
 )
@@ -138,6 +140,21 @@ def class_weights(targets: Sequence[int], num_classes: int) -> np.ndarray:
     weights[present] = 1.0 / counts[present]
     weights[present] *= present.sum() / weights[present].sum()
     return weights
+
+
+def to_device(x: Any, device: Any, channels_last: bool = False) -> Any:
+    """Move a batch's input to ``device``: a tensor, or a tuple of tensors (one per input).
+
+    With ``channels_last``, 4-D tensors (images) take the channels-last memory format.
+    """
+    import torch
+
+    if isinstance(x, (tuple, list)):
+        return tuple(to_device(part, device, channels_last) for part in x)
+    x = x.to(device, non_blocking=True)
+    if channels_last and x.ndim == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
 
 
 def mean_logits(outputs: Any):
@@ -327,7 +344,7 @@ def predict_logits(
     model : torch.nn.Module
         The model (put in eval mode here, restored afterwards).
     dataset : torch Dataset
-        Items ``(x, y)``.
+        Items ``(x, y)``, ``x`` a tensor or a tuple of tensors.
     device : torch.device
         Where ``model`` lives.
     batch_size : int
@@ -357,9 +374,7 @@ def predict_logits(
     logits, targets = [], []
     with torch.inference_mode():
         for x, y in loader:
-            x = x.to(device, non_blocking=True)
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
+            x = to_device(x, device, channels_last)
             with torch.autocast(device.type, enabled=amp):
                 out = mean_logits(model(x) if forward is None else forward(model, x))
             logits.append(out.float().cpu().numpy())
@@ -370,7 +385,7 @@ def predict_logits(
     return np.concatenate(logits), np.concatenate(targets)
 
 
-def _cross_entropy(logits: np.ndarray, targets: np.ndarray) -> float:
+def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> float:
     """Mean cross-entropy of logits against class indices, computed in float64."""
     z = logits.astype(np.float64)
     z = z - z.max(axis=1, keepdims=True)
@@ -417,7 +432,8 @@ class Trainer:
     config : TrainConfig
         Resolved configuration (saved as ``config.toml``).
     train_set, val_set : torch Dataset
-        Items ``(x, y)``; ``val_set`` may be None (no model selection: the last
+        Items ``(x, y)`` (``x`` a tensor, or a tuple of tensors for a model of several
+        inputs); ``val_set`` may be None (no model selection: the last
         epoch is kept and early stopping is off).
     classes : sequence of str
         Class names in index order.
@@ -433,7 +449,8 @@ class Trainer:
     batch_transform : callable | None
         ``(x, y) -> (x, targets)`` on each training batch; default built from
         ``config.augment`` by ``eegemo.train.augment.build_batch_augment`` when any
-        augmentation is switched on (None when all are off).
+        augmentation is switched on (None when all are off; a configuration error
+        for inputs other than one image per item).
     data_meta : dict | None
         Plain data stored in checkpoints under ``data`` (modality, normalisation
         statistics, ...), needed to prepare new data the same way.
@@ -495,7 +512,7 @@ class Trainer:
         )
         self.channels_last = config.channels_last and self.device.type == "cuda"
 
-        self.model_meta = describe_model(config, tuple(train_set[0][0].shape), len(self.classes))
+        self.model_meta = describe_model(config, item_shape(train_set[0][0]), len(self.classes))
         if model is None:
             from .checkpoint import build_model_from_meta
 
@@ -539,7 +556,14 @@ class Trainer:
     def _default_batch_transform(self):
         from .augment import build_batch_augment
 
-        return build_batch_augment(self.config.augment, len(self.classes))
+        transform = build_batch_augment(self.config.augment, len(self.classes))
+        shape = self.model_meta["input_shape"]
+        if transform is not None and (len(shape) != 3 or isinstance(shape[0], list)):
+            raise ConfigError(
+                f"augment: batch augmentations transform images (channels, height, width), "
+                f"but this model's input is {shape}; switch them off"
+            )
+        return transform
 
     def _train_loader(self):
         from torch.utils.data import DataLoader, DistributedSampler
@@ -703,10 +727,8 @@ class Trainer:
                 dynamic_ncols=True,
             )
         for x, y in self.train_loader:
-            x = x.to(self.device, non_blocking=True)
+            x = to_device(x, self.device, self.channels_last)
             y = y.to(self.device, non_blocking=True)
-            if self.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
             targets = y
             if self.batch_transform is not None:
                 x, targets = self.batch_transform(x, y)
@@ -730,7 +752,7 @@ class Trainer:
             with torch.no_grad():
                 hard = targets if targets.ndim == 1 else targets.argmax(dim=1)
                 pred = mean_logits(outputs).argmax(dim=1)
-                n = x.shape[0]
+                n = y.shape[0]
                 total += torch.tensor(
                     [loss.item() * n, (pred == hard).sum().item(), n], dtype=torch.float64
                 )
@@ -785,7 +807,7 @@ class Trainer:
         """Metrics of the current model on ``dataset`` (see :mod:`eegemo.train.metrics`)."""
         logits, targets = self.predict(dataset)
         metrics = classification_metrics(targets, logits.argmax(axis=1), self.classes)
-        metrics["loss"] = _cross_entropy(logits, targets)
+        metrics["loss"] = cross_entropy(logits, targets)
         return metrics
 
     def _is_better(self, score: float) -> bool:
