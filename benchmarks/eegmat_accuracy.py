@@ -41,6 +41,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from baselines import logistic_regression, standardize_per_subject
 
 
 def load_bandpower(manifest) -> np.ndarray:
@@ -60,26 +61,6 @@ def load_bandpower(manifest) -> np.ndarray:
             cache[row["bandpower_path"]] = arr
         features.append(arr[int(row["index"])].ravel())
     return np.asarray(features, dtype=np.float64)
-
-
-def standardize_per_subject(x: np.ndarray, subjects: np.ndarray) -> np.ndarray:
-    """Z-score each subject's features with that subject's own mean and spread."""
-    out = np.empty_like(x)
-    for s in np.unique(subjects):
-        rows = subjects == s
-        out[rows] = (x[rows] - x[rows].mean(0)) / (x[rows].std(0) + 1e-8)
-    return out
-
-
-def logistic_regression(x_train, y_train, x_test):
-    """Predictions of scaler + balanced logistic regression fitted on the training rows."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    model = make_pipeline(StandardScaler(),
-                          LogisticRegression(max_iter=5000, class_weight="balanced"))
-    return model.fit(x_train, y_train).predict(x_test)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ import pytest
 from eegemo.cli import main
 from eegemo.demo import demo_plan, run_demo
 from eegemo.demo.report import FIGURES, demo_report
+from eegemo.demo.run import MODELS
 from eegemo.errors import EegemoError
 
 METRIC_KEYS = ("accuracy", "balanced_accuracy", "macro_f1", "confusion_matrix", "classes", "n")
@@ -48,8 +49,10 @@ def test_quick_demo_writes_report_and_metrics(quick_demo):
     for section in (
         "What ICA removed",
         "Topomaps per condition and band",
+        "Heart",
         "Evaluation on held-out subjects",
         "stages.ica.max_iter",
+        "--inputs eeg+physio",
     ):
         assert section in page
 
@@ -62,28 +65,67 @@ def test_quick_demo_writes_report_and_metrics(quick_demo):
         assert 0.0 <= metrics[key] <= 1.0
         assert f'<span class="value">{metrics[key]:.3f}</span>' in page
 
-    # The held-out subject was never in training or validation.
+    # Every model was trained on the same subjects; the held-out subject was never in
+    # training or validation.
     plan = demo_plan(quick=True)
-    run_info = json.loads((out / "run" / "run.json").read_text(encoding="utf-8"))
-    seen = set(run_info["splits"]["train"]["subjects"]) | set(run_info["splits"]["val"]["subjects"])
     assert metrics["subjects"] == plan.test_subjects
-    assert seen.isdisjoint(plan.test_subjects)
-    assert len(seen) == plan.n_subjects - plan.n_test
-    assert (out / "run" / "checkpoints" / "best.pt").is_file()
+    splits = []
+    for name, (inputs, run, metrics_file) in MODELS.items():
+        run_info = json.loads((out / run / "run.json").read_text(encoding="utf-8"))
+        splits.append(run_info["splits"])
+        seen = set(run_info["splits"]["train"]["subjects"]) | set(
+            run_info["splits"]["val"]["subjects"]
+        )
+        assert seen.isdisjoint(plan.test_subjects)
+        assert len(seen) == plan.n_subjects - plan.n_test
+        assert (out / run / "checkpoints" / "best.pt").is_file()
+        held_out = json.loads((out / metrics_file).read_text(encoding="utf-8"))
+        assert held_out["subjects"] == plan.test_subjects and held_out["n"] > 0
+        # The three results side by side, in the opening table.
+        row = re.search(rf"<tr><td>{re.escape(name)}</td><td><code>{re.escape(inputs)}</code>"
+                        r"</td>(.*?)</tr>", page)
+        assert row, name
+        cells = re.findall(r'<td class="num">([^<]+)</td>', row.group(1))
+        assert cells == [f"{held_out[k]:.3f}" for k in ("balanced_accuracy", "macro_f1",
+                                                           "accuracy")] + [str(held_out["n"])]
+    assert all(s["train"]["subjects"] == splits[0]["train"]["subjects"] for s in splits)
+    assert all(s["val"]["subjects"] == splits[0]["val"]["subjects"] for s in splits)
 
 
-@pytest.mark.slow
-def test_rerun_reuses_finished_work(quick_demo):
+@pytest.fixture(scope="module")
+def rerun(quick_demo):
+    """Run the quick demo again in the same folder; return (manifest before, result)."""
     root, status, _ = quick_demo
     assert status == 0
     out = root / "out"
     before = (out / "preprocessed" / "train" / "manifest.csv").read_bytes()
-    result = run_demo(out, quick=True, progress=False)
+    return before, run_demo(out, quick=True, progress=False)
+
+
+@pytest.mark.slow
+def test_rerun_reuses_finished_work(rerun):
+    before, result = rerun
+    out = result.out_dir
     prep = result.summary["preprocessing"]
     assert prep["train"]["processed"] == prep["test"]["processed"] == 0
     assert prep["train"]["skipped"] == 2 * (result.summary["study"]["n_subjects"] - 1)
     assert (out / "preprocessed" / "train" / "manifest.csv").read_bytes() == before
-    assert result.summary["training"]["epochs_run"] == 2
+    assert [m["epochs_run"] for m in result.summary["training"]["models"].values()] == [2, 2, 2]
+
+
+@pytest.mark.slow
+def test_heart_rate_follows_the_simulated_condition(rerun):
+    _, result = rerun
+    heart = result.summary["heart"]
+    assert heart["usable"] == heart["epochs"] > 0
+    assert heart["features"][:2] == ["hr_epoch", "hr"]
+    for condition, simulated in result.summary["study"]["heart_rates_bpm"].items():
+        assert abs(heart["per_condition"][condition]["mean_bpm"] - simulated) < 8
+    for subject, bpm in heart["per_subject"].items():
+        assert bpm["task"] - bpm["rest"] > 8, subject
+    # The strip shows beats at the simulated rates (60 to 100 beats per minute).
+    for title, strip in heart["strip"].items():
+        assert 60 <= strip["heart_rate_bpm"] <= 100 and strip["beats_shown"] >= 6, title
 
 
 def test_demo_plan_sizes_and_validation():
@@ -108,10 +150,19 @@ def test_refuses_foreign_or_different_folder(tmp_path, capsys):
 
     other = tmp_path / "other"
     other.mkdir()
-    plan = {"eegemo_demo": 1, "plan": {**vars(demo_plan()), "n_subjects": 7}}
+    plan = {"eegemo_demo": 2, "plan": {**vars(demo_plan()), "n_subjects": 7}}
     (other / "demo.json").write_text(json.dumps(plan), encoding="utf-8")
     with pytest.raises(EegemoError, match=r"other settings .*n_subjects 7 -> 4"):
         run_demo(other, quick=True, progress=False)
+
+    # A demo from before the recordings carried an ECG is not completed with them.
+    older = tmp_path / "older"
+    older.mkdir()
+    plan = {"eegemo_demo": 1, "plan": vars(demo_plan(quick=True))}
+    (older / "demo.json").write_text(json.dumps(plan), encoding="utf-8")
+    with pytest.raises(EegemoError, match=r"earlier eegemo .*without ECG"):
+        run_demo(older, quick=True, progress=False)
+    assert [p.name for p in older.iterdir()] == ["demo.json"]
 
 
 def test_bad_arguments_are_one_line_errors(tmp_path, capsys):

@@ -37,7 +37,8 @@ def config(*overrides: str) -> PreprocessConfig:
 
 
 def write_edf(path: Path, seconds: float, seed: int = 0, flat: tuple[int, ...] = ()) -> Path:
-    raw = simulate_recording(1 + seed, "rest", duration=seconds, sfreq=125.0, seed=seed)
+    raw = simulate_recording(1 + seed, "rest", duration=seconds, sfreq=125.0, seed=seed,
+                             ecg=False)
     raw._data[list(flat)] = 0.0
     path.parent.mkdir(parents=True, exist_ok=True)
     mne.export.export_raw(path, raw, fmt="edf", verbose="error")

@@ -1,4 +1,5 @@
-"""Simulated study: files, realistic signals, conditions a band-power model can tell apart."""
+"""Simulated study: files, realistic signals, conditions a band-power model (and the heart
+rate) can tell apart."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ import pytest
 
 from eegemo.eeg.channels import ChannelsConfig, prepare_channels
 from eegemo.eeg.io import DiscoveryConfig, discover, read_raw
-from eegemo.eeg.simulate import EEG_CHANNELS, simulate_recording, simulate_study
+from eegemo.eeg.simulate import (
+    CONDITION_HEART_RATES,
+    EEG_CHANNELS,
+    simulate_recording,
+    simulate_study,
+)
+from eegemo.physio.heart import heart_features
 
 SFREQ = 250.0
 PATTERNS = DiscoveryConfig(
@@ -36,8 +43,8 @@ def test_study_files_are_named_for_the_patterns_and_read_back(tmp_path, fmt):
     ]  # fmt: skip
     raw, report = prepare_channels(read_raw(paths[0]), ChannelsConfig())
     assert report["n_eeg"] == 19 and report["dropped_no_position"] == []
-    assert raw.ch_names == [*EEG_CHANNELS, "EOG"]
-    assert raw.get_channel_types(picks=["EOG"]) == ["eog"]
+    assert raw.ch_names == [*EEG_CHANNELS, "EOG", "ECG"]
+    assert raw.get_channel_types(picks=["EOG", "ECG"]) == ["eog", "ecg"]
     assert raw.info["sfreq"] == SFREQ and raw.n_times == 10 * SFREQ
     # Written data equal the simulation (EDF stores 16-bit samples: within 0.1 µV).
     expected = simulate_recording(1, "rest", duration=10.0, seed=1).get_data()
@@ -115,6 +122,28 @@ def test_line_noise_at_the_requested_frequency(line_freq):
     assert at_line > 10 * band_power(raw, "Cz", line_freq - 6, line_freq - 3)
     assert at_line > 10 * band_power(clean, "Cz", line_freq - 0.5, line_freq + 0.5)
     assert raw.info["line_freq"] == line_freq
+
+
+def test_heart_rate_depends_on_the_condition_and_the_eeg_not_on_the_ecg():
+    rates = {}
+    for subject in (1, 2, 3):
+        for condition in ("rest", "task"):
+            raw = simulate_recording(subject, condition, duration=30.0, seed=0)
+            ecg = raw.get_data(picks=["ECG"])[0]
+            assert 0.5e-3 < ecg.max() < 2e-3  # R-peaks near 1 mV
+            features = heart_features(ecg, SFREQ, np.arange(0.0, 28.0, 2.0), 2.0)
+            assert all(reason is None for reason in features.reasons)
+            hr = float(np.mean(features.values[:, features.names.index("hr")]))
+            assert abs(hr - CONDITION_HEART_RATES[condition]) < 10, (subject, condition, hr)
+            rates[subject, condition] = hr
+            if subject == 1:
+                without = simulate_recording(subject, condition, duration=30.0, seed=0, ecg=False)
+                assert without.ch_names == [*EEG_CHANNELS, "EOG"]
+                assert np.array_equal(without.get_data(), raw.get_data(picks=["eeg", "eog"]))
+    for subject in (1, 2, 3):
+        assert 8 < rates[subject, "task"] - rates[subject, "rest"] < 22, rates
+    # Subjects differ in their resting heart rate.
+    assert np.ptp([rates[s, "rest"] for s in (1, 2, 3)]) > 2, rates
 
 
 def test_reproducible_with_a_seed():

@@ -68,7 +68,8 @@ def test_bandpass_removes_out_of_band_power_and_records():
     ctx = StageContext()
     Bandpass().apply(raw, ctx)
     assert power_at(raw, 80.0) < before / 1000
-    assert ctx.record == {"l_freq": 1.0, "h_freq": 45.0, "method": "fir", "n_channels": 20}
+    # the 19 EEG channels, the EOG and the ECG
+    assert ctx.record == {"l_freq": 1.0, "h_freq": 45.0, "method": "fir", "n_channels": 21}
 
 
 def test_bandpass_rejects_too_low_sampling_rate():

@@ -7,16 +7,19 @@ import argparse
 from .options import add_progress_option
 
 DESCRIPTION = """\
-Simulate a small two-condition EEG study (rest and task; realistic sources through a
-spherical head model, eye blinks, line noise), preprocess it with the default pipeline
-(bandpass, notch, resample, average reference, ICA, epochs, band power, topomaps),
-train the ResNet baseline (topo_resnet) with validation on held-out training
-subjects, evaluate it on simulated subjects it never saw, and write DIR/report.html:
-the pipeline that ran, what ICA removed, topomaps per condition and band, learning
-curves, confusion matrix and accuracy, balanced accuracy and macro-F1.
+Simulate a small two-condition study (rest and task; EEG from realistic sources
+through a spherical head model, eye blinks, line noise, and an ECG whose heart rate
+depends on the condition), preprocess it with the default pipeline (bandpass, notch,
+resample, average reference, ICA, epochs, band power, topomaps, heart features),
+train the ResNet baseline (topo_resnet) on the EEG, a heart-feature model and a fused
+EEG + heart model with validation on held-out training subjects, evaluate each on
+simulated subjects they never saw, and write DIR/report.html: the pipeline that ran,
+what ICA removed, topomaps per condition and band, an ECG strip with its beats and
+the heart rate per condition, learning curves, confusion matrix, and the three
+models' accuracy, balanced accuracy and macro-F1 side by side.
 
-About 2 minutes on two CPU cores (--quick: well under one). Everything is written
-inside DIR; running again with the same settings reuses what is complete.
+About 2 minutes on two CPU cores (--quick: about one). Everything is written inside
+DIR; running again with the same settings reuses what is complete.
 """
 
 

@@ -1,8 +1,9 @@
-"""The demo report's own figures: a blink before and after ICA, and mean topomaps per condition.
+"""The demo report's own figures: a blink before and after ICA, mean topomaps per condition,
+an ECG strip with its detected beats and the heart rate per condition.
 
 Learning curves and confusion matrices come from :mod:`eegemo.train.report`; the
-topomap tiles are drawn by :mod:`eegemo.eeg.render`. Both functions here write a PNG
-atomically and return the numbers they measured, so the report can state them.
+topomap tiles are drawn by :mod:`eegemo.eeg.render`. The plotting functions here write
+a PNG atomically and return the numbers they measured, so the report can state them.
 """
 
 from __future__ import annotations
@@ -246,3 +247,164 @@ def plot_condition_topomaps(
                              shrink=0.8, label=label if j == len(bands) - 1 else None)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=90, format="png")
+
+
+def plot_ecg_strips(
+    strips: Sequence[tuple[str, np.ndarray, float]],
+    path: str | Path,
+    start_s: float = 5.0,
+    window_s: float = 8.0,
+) -> dict[str, dict[str, Any]]:
+    """Draw a few seconds of ECG per recording with the beats eegemo detects, and save as PNG.
+
+    Beats are found on the whole signal with :func:`eegemo.physio.heart.detect_beats`,
+    as the heart features are.
+
+    Parameters
+    ----------
+    strips : sequence of (str, ndarray, float)
+        A title, the ECG in volts and its sampling rate, one per row of the figure.
+    path : path-like
+        Destination ``.png`` (written atomically).
+    start_s, window_s : float
+        Where the drawn window starts and how long it is, in seconds.
+
+    Returns
+    -------
+    measured : dict
+        Per title: ``beats`` (over the whole recording), ``heart_rate_bpm`` (from their
+        mean R-R interval), ``beats_shown`` and ``inverted`` (the lead was upside down).
+    """
+    from matplotlib.figure import Figure
+
+    from ..physio.heart import detect_beats
+
+    if not strips:
+        raise EegemoError("no ECG to draw")
+    measured, drawn = {}, []
+    for title, signal, sfreq in strips:
+        peaks, _, inverted, _ = detect_beats(signal, sfreq)
+        if len(peaks) < 2:
+            raise EegemoError(f"{title}: fewer than two heartbeats found in the ECG")
+        first = min(round(start_s * sfreq), max(0, len(signal) - round(window_s * sfreq)))
+        last = min(len(signal), first + round(window_s * sfreq))
+        shown = peaks[(peaks >= first) & (peaks < last)]
+        rate = 60.0 * sfreq / float(np.mean(np.diff(peaks)))
+        millivolts = np.asarray(signal, dtype=np.float64)[first:last] * 1e3
+        drawn.append((np.arange(first, last) / sfreq, millivolts, shown / sfreq,
+                      millivolts[shown - first]))
+        measured[title] = {
+            "beats": len(peaks),
+            "heart_rate_bpm": round(rate, 1),
+            "beats_shown": len(shown),
+            "inverted": inverted,
+        }
+    low = min(float(trace.min()) for _, trace, _, _ in drawn)
+    high = max(float(trace.max()) for _, trace, _, _ in drawn)
+    lift = 0.12 * (high - low)  # the beat markers float just above the R-peaks
+    fig = Figure(figsize=(9, 0.6 + 1.6 * len(strips)), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(len(strips), 1, sharex=True, sharey=True))
+    for ax, title, (times, trace, beat_times, beat_values) in zip(
+        axes, measured, drawn, strict=True
+    ):
+        ax.plot(times, trace, color="black", lw=0.8)
+        ax.plot(beat_times, beat_values + lift, "v", color="#d62728", ms=6)
+        m = measured[title]
+        ax.set_title(f"{title}: {m['beats']} beats detected, {m['heart_rate_bpm']:.0f} beats "
+                     "per minute", fontsize=10, loc="left")
+        ax.set_ylabel("ECG (mV)")
+    axes[0].set_ylim(low - lift, high + 2.5 * lift)
+    axes[-1].set_xlabel("time (s)")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    return measured
+
+
+def epoch_heart_rates(roots: Sequence[str | Path]) -> dict[str, np.ndarray]:
+    """Heart rate around every epoch with a usable heart signal, from preprocessed folders.
+
+    The rates are the ``hr`` column (the rate over the heart-feature window centred on
+    the epoch) of the arrays named by the ``physio_path`` column of each
+    ``manifest.csv``.
+
+    Parameters
+    ----------
+    roots : sequence of path-like
+        Preprocessed folders (``eegemo preprocess`` outputs).
+
+    Returns
+    -------
+    rates : dict
+        Parallel arrays ``subject``, ``label`` and ``bpm``, one entry per usable epoch;
+        ``unusable``: the number of epochs whose heart signal could not be used, per label.
+
+    Raises
+    ------
+    EegemoError
+        If no epoch has heart features.
+    """
+    from ..eeg.manifest import read_manifest
+    from ..physio.heart import FEATURES
+
+    column = FEATURES.index("hr")
+    subjects, labels, bpm = [], [], []
+    unusable: dict[str, int] = {}
+    for root in roots:
+        manifest = read_manifest(root)
+        for rel in np.unique(manifest.physio_paths[manifest.physio_paths != ""]):
+            rows = manifest.physio_paths == rel
+            values = np.load(Path(root) / rel, allow_pickle=False)[manifest.indices[rows], column]
+            usable = np.isfinite(values)
+            for label in manifest.labels[rows][~usable]:
+                unusable[label] = unusable.get(label, 0) + 1
+            subjects += list(manifest.subjects[rows][usable])
+            labels += list(manifest.labels[rows][usable])
+            bpm += list(values[usable])
+    if not bpm:
+        raise EegemoError(
+            f"no epoch of {', '.join(map(str, roots))} has a usable heart rate (physio_path)"
+        )
+    return {
+        "subject": np.array(subjects, dtype=str),
+        "label": np.array(labels, dtype=str),
+        "bpm": np.array(bpm, dtype=np.float64),
+        "unusable": unusable,
+    }
+
+
+def plot_heart_rates(rates: dict[str, np.ndarray], path: str | Path) -> None:
+    """Save the heart rate per condition: every epoch, and each subject's mean joined by a line.
+
+    Parameters
+    ----------
+    rates : dict
+        As returned by :func:`epoch_heart_rates`.
+    path : path-like
+        Destination ``.png`` (written atomically).
+    """
+    from matplotlib.figure import Figure
+
+    from ..train.data import natural_sort
+
+    labels = natural_sort(set(rates["label"]))
+    subjects = natural_sort(set(rates["subject"]))
+    fig = Figure(figsize=(1.6 + 1.6 * len(labels), 4.2), layout="constrained")
+    ax = fig.subplots()
+    jitter = np.random.default_rng(0)
+    for x, label in enumerate(labels):
+        bpm = rates["bpm"][rates["label"] == label]
+        ax.plot(x + jitter.uniform(-0.18, 0.18, len(bpm)), bpm, ".", color="0.6", ms=3,
+                label="epoch" if x == 0 else None)
+    for k, subject in enumerate(subjects):
+        mine = rates["subject"] == subject
+        xs = [x for x, label in enumerate(labels) if (mine & (rates["label"] == label)).any()]
+        means = [rates["bpm"][mine & (rates["label"] == labels[x])].mean() for x in xs]
+        ax.plot(xs, means, "o-", color="#1f77b4", lw=1, ms=5, alpha=0.8,
+                label="subject mean" if k == 0 else None)
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_xlim(-0.5, len(labels) - 0.5)
+    ax.set_ylabel("heart rate (beats per minute)")
+    ax.set_title(f"Heart rate per condition ({len(subjects)} subjects)", fontsize=10)
+    ax.legend(loc="best", fontsize=8)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")

@@ -30,10 +30,14 @@ FIGURES = {
     "before (red) and after (black) the ICA stage.",
     "topomaps": "Mean band-power topomaps per condition (one colour range per band, shared by "
     "the conditions) and their difference.",
-    "learning_curves": "Learning curves: training loss and validation metrics per epoch "
-    "(the dashed line marks the epoch kept).",
-    "confusion": "Confusion matrix on the held-out subjects (colour: fraction of the true "
-    "class; numbers: epochs).",
+    "ecg_strip": "A few seconds of the ECG of one subject in each condition, as recorded, with "
+    "the heartbeats (R-peaks) eegemo detects marked in red.",
+    "heart_rates": "Heart rate per condition: every epoch (grey, over the heart-feature window "
+    "centred on it) and each subject's mean (blue, joined across conditions).",
+    "learning_curves": "Learning curves of the EEG model: training loss and validation metrics "
+    "per epoch (the dashed line marks the epoch kept).",
+    "confusion": "Confusion matrix of the EEG model on the held-out subjects (colour: fraction "
+    "of the true class; numbers: epochs).",
 }
 
 
@@ -50,6 +54,16 @@ def _metric_cards(test: Mapping[str, Any]) -> Cards:
     ])
 
 
+def _comparison(summary: Mapping[str, Any]) -> Table:
+    models = summary["training"]["models"]
+    return Table(
+        ("model", "learns from", "balanced accuracy", "macro-F1", "accuracy", "held-out epochs"),
+        [(name, f"`{models[name]['inputs']}`", m["balanced_accuracy"], m["macro_f1"],
+          m["accuracy"], m["n"]) for name, m in summary["comparison"].items()],
+        float_format=".3f",
+    )
+
+
 def _study(summary: Mapping[str, Any]) -> Section:
     study, split = summary["study"], summary["split"]
     return Section("1. The simulated study", [
@@ -59,7 +73,8 @@ def _study(summary: Mapping[str, Any]) -> Section:
             "background, condition-dependent rhythms (rest: strong occipito-parietal alpha; "
             "task: weaker alpha, frontal-midline theta and central beta), subject-specific "
             "peak frequencies and amplitudes, eye blinks on the frontal and EOG channels, and "
-            "power-line noise."
+            "power-line noise. Each recording also has one ECG lead whose heart rate depends on "
+            "the condition (section 5)."
         ),
         KeyValues([
             ("subjects", study["n_subjects"]),
@@ -158,6 +173,48 @@ def _ica(summary: Mapping[str, Any], figures: Mapping[str, Path]) -> Section:
     ])
 
 
+def _heart(summary: Mapping[str, Any], figures: Mapping[str, Path]) -> Section:
+    heart, simulated = summary["heart"], summary["study"]["heart_rates_bpm"]
+    profile = "; ".join(f"{c}: about {bpm:g}" for c, bpm in simulated.items())
+    labels = list(heart["per_condition"])
+    rows = []
+    for subject, means in heart["per_subject"].items():
+        row = [subject, *(means.get(label, "-") for label in labels)]
+        if len(labels) == 2:
+            row.append(round(means[labels[1]] - means[labels[0]], 1)
+                       if all(label in means for label in labels) else "-")
+        rows.append(row)
+    difference = [f"{labels[1]} − {labels[0]}"] if len(labels) == 2 else []
+    return Section("5. Heart", [
+        Paragraph(
+            f"The ECG is simulated with NeuroKit2 (the ECGSYN model) on the EEG's clock, at a "
+            f"heart rate set by the condition ({profile} beats per minute) and shifted by up to "
+            f"8 beats per minute for each subject. `eegemo preprocess` finds the heartbeats in "
+            f"the `{heart['channel']}` channel (NeuroKit2) and describes every epoch by its heart "
+            f"rate and heart-rate variability over a {heart['window_s']:g}-s window centred on "
+            "it; the `physio_path` column of manifest.csv names these heart features."
+        ),
+        KeyValues([
+            ("heart features per epoch", heart["features"]),
+            ("epochs with a usable heart signal",
+             f"{heart['usable']} of {heart['epochs']} (train, validation and held-out)"),
+        ]),
+        _image("ecg_strip", figures),
+        Paragraph("Heart rate per condition in beats per minute: as simulated, and as measured "
+                  "(the mean of the subjects' mean heart rates, and their standard deviation)."),
+        Table(
+            ("condition", "simulated", "measured", "SD across subjects", "subjects",
+             "usable epochs", "unusable epochs"),
+            [(label, simulated.get(label, "-"), c["mean_bpm"], c["sd_bpm"], c["subjects"],
+              c["epochs"], c["unusable"]) for label, c in heart["per_condition"].items()],
+            float_format=".1f",
+        ),
+        _image("heart_rates", figures),
+        Table(("subject", *(f"{label} (bpm)" for label in labels), *difference), rows,
+              float_format=".1f"),
+    ])
+
+
 def _training(summary: Mapping[str, Any], figures: Mapping[str, Path]) -> Section:
     train = summary["training"]
     val = train.get("val", {})
@@ -175,7 +232,25 @@ def _training(summary: Mapping[str, Any], figures: Mapping[str, Path]) -> Sectio
         facts.append(("validation balanced accuracy / accuracy / macro-F1",
                       f"{val['balanced_accuracy']:.3f} / {val['accuracy']:.3f} / "
                       f"{val['macro_f1']:.3f} (n = {val['n']})"))
-    return Section("5. Training (subject-wise validation)", [
+    models = train["models"]
+    return Section("6. Training (subject-wise validation)", [
+        Paragraph(
+            "Three models learn from the same training subjects and are validated on the same "
+            "held-out training subjects: the EEG model from the topomaps, the heart model from "
+            "the heart features (each standardised within its subject; a missing value is set "
+            "to the subject's mean and flagged), and the fused model from both at once, one "
+            "branch per input joined before its output layer. The heart and fused models are "
+            "those `eegemo train --inputs` picks."
+        ),
+        Table(
+            ("model", "learns from", "network", "parameters", "epochs", "epoch kept",
+             "val. balanced accuracy", "time (s)"),
+            [(name, f"`{m['inputs']}`", m["model"], m["params"], m["epochs_run"],
+              m["best_epoch"], m["val"].get("balanced_accuracy", "-"), round(m["time_s"]))
+             for name, m in models.items()],
+            float_format=".3f",
+        ),
+        Paragraph("The EEG model in detail:"),
         KeyValues(facts),
         _image("learning_curves", figures),
     ])
@@ -183,9 +258,16 @@ def _training(summary: Mapping[str, Any], figures: Mapping[str, Path]) -> Sectio
 
 def _evaluation(summary: Mapping[str, Any], figures: Mapping[str, Path]) -> Section:
     test = summary["test"]
-    return Section("6. Evaluation on held-out subjects", [
+    return Section("7. Evaluation on held-out subjects", [
         Paragraph(f"Subjects {', '.join(test['subjects'])}: never seen in training or "
-                  f"validation. Chance level is {1 / len(test['classes']):.2f}."),
+                  f"validation. Chance level is {1 / len(test['classes']):.2f}. The heart and "
+                  "fused models score the epochs with heart features."),
+        _comparison(summary),
+        Paragraph("In every simulated subject the heart rate differs between the conditions by "
+                  "about 15 beats per minute, and the heart features are standardised within "
+                  "each subject, so the conditions are easy to tell apart from the heart alone; "
+                  "in real recordings the heart reacts far less reliably."),
+        Paragraph("The EEG model in detail:"),
         _metric_cards(test),
         Table(
             ("class", "precision", "recall", "F1", "support"),
@@ -204,9 +286,9 @@ def demo_report(summary: Mapping[str, Any], figures: Mapping[str, str | Path]) -
     ----------
     summary : mapping
         What the demo did and measured: ``created``, ``study``, ``split``, ``pipeline``,
-        ``preprocessing``, ``ica``, ``topomaps``, ``training``, ``test``, ``commands``,
-        ``files``, ``timings_s`` and ``versions`` (as assembled by
-        :func:`eegemo.demo.run_demo`).
+        ``preprocessing``, ``ica``, ``topomaps``, ``heart``, ``training``, ``test``,
+        ``comparison``, ``commands``, ``files``, ``timings_s`` and ``versions`` (as
+        assembled by :func:`eegemo.demo.run_demo`).
     figures : mapping of str to path
         PNG files for every key of :data:`FIGURES`.
 
@@ -227,13 +309,14 @@ def demo_report(summary: Mapping[str, Any], figures: Mapping[str, str | Path]) -
     test, timings = summary["test"], summary["timings_s"]
     intro = [
         Paragraph(
-            "A simulated two-condition EEG study went through the whole eegemo journey: "
-            "simulate, preprocess (with ICA), turn band power into topomaps, train the ResNet "
-            "baseline with subject-wise validation, and evaluate on subjects the model never "
-            "saw."
+            "A simulated two-condition study, EEG with an ECG, went through the whole eegemo "
+            "journey: simulate, preprocess (with ICA and heart features), turn band power into "
+            "topomaps, train three models with subject-wise validation (the ResNet baseline on "
+            "the EEG, a small network on the heart features, and one network on both), and "
+            "evaluate each on subjects it never saw."
         ),
         Paragraph(f"Held-out subjects ({', '.join(test['subjects'])}):"),
-        _metric_cards(test),
+        _comparison(summary),
     ]
     sections = [
         _study(summary),
@@ -244,16 +327,17 @@ def demo_report(summary: Mapping[str, Any], figures: Mapping[str, str | Path]) -
                       f"({format_value(summary['topomaps']['epochs'])} epochs)."),
             _image("topomaps", figures),
         ]),
+        _heart(summary, figures),
         _training(summary, figures),
         _evaluation(summary, figures),
-        Section("7. The same with the command line", [
+        Section("8. The same with the command line", [
             Paragraph("The demo calls the functions behind these commands:"),
             Code("\n".join(summary["commands"])),
         ]),
-        Section("8. Files", [
+        Section("9. Files", [
             Table(("what", "where"), [(k, f"`{v}`") for k, v in summary["files"].items()]),
         ]),
-        Section("9. Time and versions", [
+        Section("10. Time and versions", [
             Table(("step", "seconds"), list(timings.items()), float_format=".1f"),
             Table(("package", "version"), list(summary["versions"].items())),
         ]),

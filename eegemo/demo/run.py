@@ -1,16 +1,19 @@
 """The whole eegemo journey on simulated data, ending in an HTML report: ``eegemo demo``.
 
-:func:`run_demo` simulates a two-condition study, preprocesses it with the default
-pipeline (ICA included), trains the ResNet baseline with subject-wise validation,
-evaluates it on held-out subjects and writes ``OUT/report.html``. It calls the same
-functions as ``eegemo preprocess``, ``eegemo train`` and ``eegemo evaluate``. Layout::
+:func:`run_demo` simulates a two-condition study (EEG and ECG), preprocesses it with
+the default pipeline (ICA and heart features included), trains three models with the
+same subject-wise validation (the ResNet baseline on EEG topomaps, an MLP on the heart
+features, and one network on both), evaluates each on held-out subjects and writes
+``OUT/report.html``. It calls the same functions as ``eegemo preprocess``, ``eegemo
+train`` and ``eegemo evaluate``. Layout::
 
     OUT/demo.json                    the demo's settings (a re-run must match them)
     OUT/raw/train/, raw/heldout/     simulated EDF recordings
     OUT/preprocessed/train/, .../heldout/   eegemo preprocess outputs
-    OUT/run/                         eegemo train run folder
+    OUT/run/, run-physio/, run-fused/       eegemo train run folders (EEG, heart, both)
     OUT/figures/                     the report's figures
-    OUT/metrics.json                 held-out metrics (eegemo evaluate --json)
+    OUT/metrics.json                 held-out metrics of the EEG model (eegemo evaluate --json)
+    OUT/metrics-physio.json, metrics-fused.json   the same for the other two
     OUT/report.html                  the report, figures embedded
 
 Nothing is written outside OUT. A re-run with the same settings reuses the complete
@@ -58,6 +61,18 @@ MODEL = "topo_resnet"
 #: width (64), with 1/16 of the multiply-adds, so that training fits in the demo's few
 #: minutes on two CPU cores.
 MODEL_WIDTH = 16
+#: The models compared on the held-out subjects: name -> what it learns from
+#: (``eegemo train --inputs``), its run folder and the file of its held-out metrics. The
+#: heart and fused models are those eegemo picks for their inputs (``feature_mlp``,
+#: ``fusion_net``).
+MODELS = {
+    "EEG": ("eeg", "run", "metrics.json"),
+    "heart": ("physio", "run-physio", "metrics-physio.json"),
+    "EEG + heart": ("eeg+physio", "run-fused", "metrics-fused.json"),
+}
+#: Written to ``demo.json``; a folder made by a demo of another version is not reused
+#: (version 2: the recordings carry an ECG).
+DEMO_VERSION = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,15 +111,22 @@ class DemoPlan:
         first = self.n_subjects - self.n_test + 1
         return [f"sub-{k:02d}" for k in range(first, self.n_subjects + 1)]
 
-    def train_overrides(self) -> list[str]:
-        """``--set`` overrides of the training configuration (on top of its defaults)."""
+    def train_overrides(self, inputs: str = "eeg") -> list[str]:
+        """``--set`` overrides of the training configuration (on top of its defaults).
+
+        Parameters
+        ----------
+        inputs : str
+            What the model learns from, as ``eegemo train --inputs`` takes it; the EEG
+            model is the narrow ResNet, the others the models eegemo picks for them.
+        """
+        model = [f"model={MODEL}", f"model_kwargs={{ width = {MODEL_WIDTH} }}"]
         return [
-            f"model={MODEL}",
-            f"model_kwargs={{ width = {MODEL_WIDTH} }}",
+            *(model if inputs == "eeg" else []),
             f"epochs={self.epochs}",
             f"data.val_fraction={self.val_fraction}",
             f"seed={self.seed}",
-            # One thread: for this small network, two threads on two cores shared with
+            # One thread: for these small networks, two threads on two cores shared with
             # other work were 3x slower than one when we measured it.
             "threads=1",
         ]
@@ -167,7 +189,7 @@ class DemoResult:
 def _claim_folder(out: Path, plan: DemoPlan) -> None:
     """Make ``out`` a demo folder for ``plan``; refuse a foreign or differently-made one."""
     marker = out / "demo.json"
-    wanted = {"eegemo_demo": 1, "plan": dataclasses.asdict(plan)}
+    wanted = {"eegemo_demo": DEMO_VERSION, "plan": dataclasses.asdict(plan)}
     if out.exists() and not out.is_dir():
         raise EegemoError(f"{out}: exists and is not a folder")
     if marker.is_file():
@@ -175,6 +197,11 @@ def _claim_folder(out: Path, plan: DemoPlan) -> None:
             found = json.loads(marker.read_text(encoding="utf-8"))
         except ValueError:
             found = None
+        if isinstance(found, dict) and found.get("eegemo_demo") != DEMO_VERSION:
+            raise EegemoError(
+                f"{out}: holds a demo made by an earlier eegemo (recordings without ECG); "
+                "choose another --out or delete that folder"
+            )
         if not isinstance(found, dict) or found.get("plan") != wanted["plan"]:
             old = found.get("plan", {}) if isinstance(found, dict) else {}
             diff = ", ".join(
@@ -338,6 +365,40 @@ def _flat(table: dict, prefix: str = "") -> dict:
     return out
 
 
+def _inputs_override(inputs: str) -> list[str]:
+    """The ``data.inputs`` setting ``eegemo train --inputs`` makes (none for EEG alone)."""
+    if inputs == "eeg":
+        return []
+    return ["data.inputs=[" + ", ".join(f'"{name}"' for name in inputs.split("+")) + "]"]
+
+
+def _heart_rate_tables(rates: dict[str, Any]) -> dict[str, Any]:
+    """Mean heart rate per subject and condition, and per condition over the subjects."""
+    import numpy as np
+
+    from ..train.data import natural_sort
+
+    labels = natural_sort(set(rates["label"]))
+    per_subject = {}
+    for subject in natural_sort(set(rates["subject"])):
+        mine = rates["subject"] == subject
+        per_subject[subject] = {
+            label: round(float(rates["bpm"][mine & (rates["label"] == label)].mean()), 1)
+            for label in labels if (mine & (rates["label"] == label)).any()
+        }
+    per_condition = {}
+    for label in labels:
+        means = [row[label] for row in per_subject.values() if label in row]
+        per_condition[label] = {
+            "subjects": len(means),
+            "epochs": int(np.sum(rates["label"] == label)),
+            "unusable": rates["unusable"].get(label, 0),
+            "mean_bpm": round(float(np.mean(means)), 1),
+            "sd_bpm": round(float(np.std(means, ddof=1)), 1) if len(means) > 1 else None,
+        }
+    return {"per_subject": per_subject, "per_condition": per_condition}
+
+
 def _commands(out: Path, plan: DemoPlan, jobs: int) -> list[str]:
     import shlex
 
@@ -347,16 +408,19 @@ def _commands(out: Path, plan: DemoPlan, jobs: int) -> list[str]:
     sets = " ".join(f"--set {shlex.quote(o)}" for o in PIPELINE_OVERRIDES)
     patterns = (f"--subject-pattern {shlex.quote(SUBJECT_PATTERN)} "
                 f"--label-pattern {shlex.quote(LABEL_PATTERN)}")
-    train_sets = " ".join(f"--set {shlex.quote(o)}" for o in plan.train_overrides())
-    return [
+    train, heldout = q(out / "preprocessed" / "train"), q(out / "preprocessed" / "heldout")
+    commands = [
         f"eegemo preprocess {q(out / 'raw' / part)} {q(out / 'preprocessed' / part)} "
         f"{patterns} {sets} --jobs {jobs}"
         for part in ("train", "heldout")
-    ] + [
-        f"eegemo train --data {q(out / 'preprocessed' / 'train')} --out {q(out / 'run')} "
-        f"{train_sets}",
-        f"eegemo evaluate {q(out / 'run')} {q(out / 'preprocessed' / 'heldout')} --json",
     ]
+    for inputs, run, _ in MODELS.values():
+        train_sets = " ".join(f"--set {shlex.quote(o)}" for o in plan.train_overrides(inputs))
+        choice = "" if inputs == "eeg" else f"--inputs {inputs} "
+        commands.append(f"eegemo train --data {train} --out {q(out / run)} {choice}{train_sets}")
+    commands += [f"eegemo evaluate {q(out / run)} {heldout} --json"
+                 for _, run, _ in MODELS.values()]
+    return commands
 
 
 def run_demo(
@@ -367,7 +431,7 @@ def run_demo(
     quick: bool = False,
     progress: bool = True,
 ) -> DemoResult:
-    """Simulate, preprocess, train, evaluate, and write ``out/report.html``.
+    """Simulate, preprocess, train and evaluate three models, and write ``out/report.html``.
 
     Parameters
     ----------
@@ -387,7 +451,8 @@ def run_demo(
     Returns
     -------
     result : DemoResult
-        The report's path, the held-out metrics and the full summary.
+        The report's path, the held-out metrics of the EEG model and the full summary
+        (``comparison``: the held-out metrics of every model of :data:`MODELS`).
 
     Raises
     ------
@@ -396,13 +461,22 @@ def run_demo(
     """
     from ..config import to_dict
     from ..eeg.batch import preprocess
+    from ..eeg.io import read_raw
     from ..eeg.pipeline import rasterizer_for
+    from ..eeg.simulate import CONDITION_HEART_RATES, ECG_CHANNEL
     from ..train.checkpoint import load_model
     from ..train.experiment import evaluate_checkpoint, train_run
     from ..train.modality import section
     from ..train.report import plot_confusion
     from ..train.settings import load_train_config
-    from .figures import condition_means, plot_condition_topomaps, plot_ica_blink
+    from .figures import (
+        condition_means,
+        epoch_heart_rates,
+        plot_condition_topomaps,
+        plot_ecg_strips,
+        plot_heart_rates,
+        plot_ica_blink,
+    )
     from .report import demo_report
 
     plan = demo_plan(quick, n_subjects)
@@ -457,24 +531,59 @@ def run_demo(
         geometry = rasterizer_for(after.copy().pick("eeg").info, config.topomap)
         plot_condition_topomaps(labels, means, bands, figures_dir / "topomaps.png", geometry)
 
-    train_config = load_train_config(None, plan.train_overrides())
-    run_dir = out / "run"
-    with _step("train", f"Training {MODEL} for {plan.epochs} epoch(s), validation on held-out "
-               "training subjects", timings, progress):
-        trained = train_run(prep_train, run_dir, train_config,
-                            resume=(run_dir / "config.toml").is_file(), progress=progress)
+    subject = example.name.split("_")[0]
+    with _step("heart_figures", f"Finding the heartbeats of {subject}'s ECG and the heart rate "
+               "per condition", timings, progress):
+        strips = []
+        for condition in CONDITIONS:
+            recording = raw_train / f"{subject}_{condition}.edf"
+            raw = read_raw(recording)
+            strips.append((recording.stem, raw.get_data(picks=[ECG_CHANNEL])[0],
+                           raw.info["sfreq"]))
+        strip = plot_ecg_strips(strips, figures_dir / "ecg_strip.png")
+        rates = epoch_heart_rates([prep_train, prep_heldout])
+        plot_heart_rates(rates, figures_dir / "heart_rates.png")
+    physio = [p["physio"] for p in prov_train + prov_heldout if p.get("physio")]
 
-    with _step("evaluate", f"Evaluating on the held-out subjects {', '.join(plan.test_subjects)}",
-               timings, progress):
-        metrics = evaluate_checkpoint(run_dir, prep_heldout)
-        metrics["subjects"] = plan.test_subjects
-        write_json(out / "metrics.json", metrics)
-        plot_confusion(metrics["confusion_matrix"], metrics["classes"],
-                       figures_dir / "confusion_heldout.png",
-                       title=f"Held-out subjects (n = {metrics['n']} epochs)")
+    trained, metrics, facts, configs = {}, {}, {}, {}
+    for name, (inputs, run, metrics_file) in MODELS.items():
+        run_dir = out / run
+        configs[name] = load_train_config(None, [*plan.train_overrides(inputs),
+                                                 *_inputs_override(inputs)])
+        with _step(f"train_{inputs}", f"Training the {name} model for {plan.epochs} epoch(s), "
+                   "validation on held-out training subjects", timings, progress):
+            trained[name] = train_run(prep_train, run_dir, configs[name],
+                                      resume=(run_dir / "config.toml").is_file(),
+                                      progress=progress)
+        with _step(f"evaluate_{inputs}", f"Evaluating the {name} model on the held-out "
+                   f"subjects {', '.join(plan.test_subjects)}", timings, progress):
+            metrics[name] = evaluate_checkpoint(run_dir, prep_heldout)
+            metrics[name]["subjects"] = plan.test_subjects
+            write_json(out / metrics_file, metrics[name])
+        model, meta = load_model(run_dir)
+        facts[name] = {
+            "inputs": inputs,
+            "model": meta["model"]["name"],
+            "kwargs": meta["model"]["kwargs"],
+            "input_shape": meta["model"]["input_shape"],
+            "params": sum(p.numel() for p in model.parameters()),
+            "epochs_run": trained[name]["epochs_run"],
+            "best_epoch": trained[name]["best_epoch"],
+            "time_s": timings[f"train_{inputs}"],
+            "val": trained[name]["metrics"].get("val", {}),
+        }
+    eeg_name = "EEG"
+    splits = {name: (t["splits"]["train"]["subjects"], t["splits"].get("val", {}).get("subjects"))
+              for name, t in trained.items()}
+    if any(split != splits[eeg_name] for split in splits.values()):
+        raise EegemoError(f"the models were trained on different subjects: {splits}")
+    eeg, eeg_metrics, eeg_run = trained[eeg_name], metrics[eeg_name], out / MODELS[eeg_name][1]
+    train_config = configs[eeg_name]
+    plot_confusion(eeg_metrics["confusion_matrix"], eeg_metrics["classes"],
+                   figures_dir / "confusion_heldout.png",
+                   title=f"EEG model, held-out subjects (n = {eeg_metrics['n']} epochs)")
 
-    model, meta = load_model(run_dir)
-    run_report = json.loads((run_dir / "report" / "metrics.json").read_text(encoding="utf-8"))
+    run_report = json.loads((eeg_run / "report" / "metrics.json").read_text(encoding="utf-8"))
     timings["total"] = round(time.perf_counter() - started, 2)
     summary = {
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -484,12 +593,13 @@ def run_demo(
             "duration_s": plan.duration_s,
             "sfreq": plan.sfreq,
             "line_freq": config.line_freq,
+            "heart_rates_bpm": {c: CONDITION_HEART_RATES[c] for c in CONDITIONS},
             "seed": plan.seed,
         },
         "split": {
-            "train": trained["splits"]["train"],
-            "val": trained["splits"].get("val", {"subjects": [], "epochs": 0}),
-            "test": {"subjects": plan.test_subjects, "epochs": metrics["n"]},
+            "train": eeg["splits"]["train"],
+            "val": eeg["splits"].get("val", {"subjects": [], "epochs": 0}),
+            "test": {"subjects": plan.test_subjects, "epochs": eeg_metrics["n"]},
         },
         "pipeline": {
             "source": "built-in defaults, the same as pipelines/default.toml",
@@ -514,30 +624,46 @@ def run_demo(
             "per_recording": _ica_rows(prov_train + prov_heldout),
         },
         "topomaps": {"epochs": counts, "bands": bands},
+        "heart": {
+            "channel": ECG_CHANNEL,
+            "window_s": config.physio.window_s,
+            "features": physio[0]["features"],
+            "epochs": sum(p["epochs"] for p in physio),
+            "usable": sum(p["usable"] for p in physio),
+            "strip": strip,
+            **_heart_rate_tables(rates),
+        },
         "training": {
-            "model": f"{MODEL}, ResNet-18 layout with model_kwargs {meta['model']['kwargs']} "
+            "model": f"{MODEL}, ResNet-18 layout with model_kwargs {facts[eeg_name]['kwargs']} "
                      "(default width 64: narrower, for a demo on a CPU)",
-            "params": sum(p.numel() for p in model.parameters()),
-            "input": "{} bands x {} x {} pixels".format(*meta["model"]["input_shape"]),
-            "epochs_run": trained["epochs_run"],
-            "best_epoch": trained["best_epoch"],
+            "params": facts[eeg_name]["params"],
+            "input": "{} bands x {} x {} pixels".format(*facts[eeg_name]["input_shape"]),
+            "epochs_run": eeg["epochs_run"],
+            "best_epoch": eeg["best_epoch"],
             "monitor": train_config.early_stopping.monitor,
             "optimizer": f"{train_config.optimizer.name} (lr {train_config.optimizer.lr:g}), "
                          f"{train_config.schedule.name}, batch {train_config.batch_size}",
             "normalization": section(train_config, "eeg").normalization,
             "device": run_report.get("device", "cpu"),
-            "time_s": timings["train"],
-            "val": trained["metrics"].get("val", {}),
+            "time_s": facts[eeg_name]["time_s"],
+            "val": eeg["metrics"].get("val", {}),
+            "models": facts,
         },
-        "test": metrics,
+        "test": eeg_metrics,
+        "comparison": {
+            name: {k: m[k] for k in ("balanced_accuracy", "macro_f1", "accuracy", "n")}
+            for name, m in metrics.items()
+        },
         "commands": _commands(out, plan, jobs),
         "files": {
             "this report": "report.html",
-            "held-out metrics (JSON)": "metrics.json",
-            "simulated recordings": "raw/train/, raw/heldout/",
-            "preprocessed (manifest, topomaps, provenance)": "preprocessed/train/, "
-                                                             "preprocessed/heldout/",
-            "training run (config, metrics.jsonl, checkpoints, report)": "run/",
+            "held-out metrics (JSON): EEG, heart, both": ", ".join(
+                f for _, _, f in MODELS.values()),
+            "simulated recordings (EEG, EOG, ECG)": "raw/train/, raw/heldout/",
+            "preprocessed (manifest, topomaps, heart features, provenance)":
+                "preprocessed/train/, preprocessed/heldout/",
+            "training runs (config, metrics.jsonl, checkpoints, report): EEG, heart, both":
+                ", ".join(f"{run}/" for _, run, _ in MODELS.values()),
             "figures": "figures/",
         },
         "timings_s": timings,
@@ -546,22 +672,27 @@ def run_demo(
     figures = {
         "ica": figures_dir / "ica_blink.png",
         "topomaps": figures_dir / "topomaps.png",
-        "learning_curves": run_dir / "report" / "learning_curves.png",
+        "ecg_strip": figures_dir / "ecg_strip.png",
+        "heart_rates": figures_dir / "heart_rates.png",
+        "learning_curves": eeg_run / "report" / "learning_curves.png",
         "confusion": figures_dir / "confusion_heldout.png",
     }
     report = demo_report(summary, figures).write_html(out / "report.html")
-    return DemoResult(out_dir=out, report=report, metrics=metrics, summary=summary)
+    return DemoResult(out_dir=out, report=report, metrics=eeg_metrics, summary=summary)
 
 
 def print_result(result: DemoResult, stream: Any = None) -> None:
-    """Print the held-out metrics and where the report is (absolute path and ``file://`` URL)."""
+    """Print each model's held-out metrics and where the report is (path and ``file://`` URL)."""
     stream = stream if stream is not None else sys.stdout
-    m = result.metrics
     path = result.report.resolve()
+    width = max(map(len, result.summary["comparison"]))
+    lines = "\n".join(
+        f"  {name:<{width}}  balanced accuracy {m['balanced_accuracy']:.3f}  "
+        f"accuracy {m['accuracy']:.3f}  macro-F1 {m['macro_f1']:.3f}  (n = {m['n']} epochs)"
+        for name, m in result.summary["comparison"].items()
+    )
     print(
-        f"\nheld-out subjects {', '.join(m['subjects'])} (n = {m['n']} epochs): "
-        f"balanced accuracy {m['balanced_accuracy']:.3f}  accuracy {m['accuracy']:.3f}  "
-        f"macro-F1 {m['macro_f1']:.3f}\n"
+        f"\nheld-out subjects {', '.join(result.metrics['subjects'])}:\n{lines}\n"
         f"total {result.summary['timings_s']['total']:.0f} s (eegemo {__version__})\n"
         f"report: {path}\n"
         f"open:   {path.as_uri()}",

@@ -1,4 +1,4 @@
-"""Synthetic multi-subject EEG recordings with condition-dependent rhythms.
+"""Synthetic multi-subject EEG recordings with condition-dependent rhythms and heart rate.
 
 Signals are generated at dipole sources below each of the 19 electrodes of the
 10-20 system and projected to the scalp through a three-shell spherical head model
@@ -7,8 +7,11 @@ Each condition has its own mix of rhythms (``rest``: strong occipito-parietal al
 ``task``: weaker alpha, stronger frontal-midline theta and central beta), on top of
 1/f background activity. Subjects differ in peak frequencies, band amplitudes and
 spectral slope. Eye blinks (frontal channels and an EOG channel) and power-line
-noise are added at the sensors. The data are meant for tests and demonstrations,
-where a band-power classifier must be able to separate the conditions.
+noise are added at the sensors. A single-lead ECG (NeuroKit2's ECGSYN model, McSharry
+et al., 2003) is recorded on the same clock; its heart rate depends on the condition
+(``rest``: about 70 beats per minute; ``task``: about 85) and on the subject. The data
+are meant for tests and demonstrations, where a band-power classifier must be able to
+separate the conditions.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ EEG_CHANNELS = (
 )  # fmt: skip
 #: Vertical electro-oculogram channel.
 EOG_CHANNEL = "EOG"
+#: Electrocardiogram channel (one lead).
+ECG_CHANNEL = "ECG"
 
 # Which sources carry each rhythm, its spectral width (Hz) and its RMS (volts) at the
 # electrode above the strongest source for a gain of 1.
@@ -48,6 +53,10 @@ CONDITION_GAINS = {
     "rest": {"alpha": 1.0, "theta": 0.45, "beta": 0.5},
     "task": {"alpha": 0.4, "theta": 1.0, "beta": 1.0},
 }
+#: Mean heart rate (beats per minute) per condition. Other condition names get a
+#: reproducible rate derived from the name.
+CONDITION_HEART_RATES = {"rest": 70.0, "task": 85.0}
+_HEART_RATE_STD = 2.0  # beat-to-beat variability of the simulated rhythm, beats per minute
 _BACKGROUND_RMS = 7e-6  # 1/f activity at each source, at its own electrode
 _SENSOR_NOISE_RMS = 0.5e-6
 _CONDITION_NAME = re.compile(r"^[a-z]+$")
@@ -122,6 +131,33 @@ def _condition_gains(condition: str) -> dict[str, float]:
     return {band: float(rng.uniform(0.3, 1.0)) for band in _RHYTHMS}
 
 
+def _condition_heart_rate(condition: str) -> float:
+    import numpy as np
+
+    if condition in CONDITION_HEART_RATES:
+        return CONDITION_HEART_RATES[condition]
+    # Its own stream, not the one of _condition_gains, so each can change alone.
+    rng = np.random.default_rng([zlib.crc32(condition.encode()), 1])
+    return float(rng.uniform(65.0, 90.0))
+
+
+def _simulate_ecg(rng: np.random.Generator, n: int, sfreq: float, heart_rate: float) -> np.ndarray:
+    """``n`` samples of a single-lead ECG in volts (R-peaks near 1 mV)."""
+    import warnings
+
+    import neurokit2 as nk
+    import numpy as np
+
+    # ECGSYN draws whole beats and may stop short of the requested length: ask for more.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        millivolts = nk.ecg_simulate(
+            duration=n / sfreq + 2.0, sampling_rate=sfreq, heart_rate=heart_rate,
+            heart_rate_std=_HEART_RATE_STD, random_state=rng,
+        )
+    return 1e-3 * np.asarray(millivolts[:n], dtype=np.float64)
+
+
 def _check_condition(condition: str) -> None:
     if not isinstance(condition, str) or not _CONDITION_NAME.match(condition):
         raise ValueError(
@@ -138,17 +174,20 @@ def simulate_recording(
     seed: int | None = None,
     line_freq: float | None = 50.0,
     blinks: bool = True,
+    ecg: bool = True,
 ) -> mne.io.RawArray:
-    """Simulate one EEG recording of one subject in one condition.
+    """Simulate one EEG recording (with an ECG) of one subject in one condition.
 
     Parameters
     ----------
     subject : int
-        Subject number (>= 1). Peak frequencies, band amplitudes, 1/f slope and blink
-        rate depend on it (and on ``seed``), and are shared by all its conditions.
+        Subject number (>= 1). Peak frequencies, band amplitudes, 1/f slope, blink
+        rate, resting heart rate and ECG amplitude depend on it (and on ``seed``), and
+        are shared by all its conditions.
     condition : str
-        Lower-case name. ``"rest"`` and ``"task"`` have fixed rhythm profiles (see
-        :data:`CONDITION_GAINS`); other names get reproducible gains derived from the name.
+        Lower-case name. ``"rest"`` and ``"task"`` have fixed rhythm profiles and heart
+        rates (see :data:`CONDITION_GAINS` and :data:`CONDITION_HEART_RATES`); other names
+        get reproducible ones derived from the name.
     duration : float
         Length in seconds.
     sfreq : float
@@ -160,11 +199,17 @@ def simulate_recording(
         Power-line frequency (Hz) of the added line noise; ``None`` or 0 for none.
     blinks : bool
         Add eye blinks every 3-6 s to the frontal channels and the EOG channel.
+    ecg : bool
+        Add the ECG channel. Its heart rate is the condition's (:data:`CONDITION_HEART_RATES`)
+        shifted by up to ±8 beats per minute for the subject and by a little (standard
+        deviation 1) for the recording. The EEG and EOG channels are the same with or
+        without it.
 
     Returns
     -------
     raw : mne.io.RawArray
-        19 EEG channels with 10-20 positions and one EOG channel, in volts.
+        19 EEG channels with 10-20 positions, one EOG channel and (with ``ecg``) one ECG
+        channel, in volts.
     """
     import mne
     import numpy as np
@@ -179,10 +224,11 @@ def simulate_recording(
         raise ValueError(f"line_freq {line_freq} Hz must be below sfreq / 2 = {sfreq / 2} Hz")
 
     traits = np.random.default_rng([0 if seed is None else seed, subject])
-    # Separate streams, so that switching blinks or line noise off leaves the rest as is.
+    # Separate streams, so that switching blinks, line noise or the ECG off leaves the rest
+    # as is.
     entropy = None if seed is None else [seed, subject, zlib.crc32(condition.encode())]
-    rng, blink_rng, line_rng = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(entropy).spawn(3)
+    rng, blink_rng, line_rng, ecg_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(entropy).spawn(4)
     )
     peak = {
         "alpha": traits.uniform(9.0, 11.5),
@@ -193,6 +239,9 @@ def simulate_recording(
     scale = traits.lognormal(0.0, 0.2)
     exponent = traits.uniform(1.0, 1.8)
     blink_interval = (traits.uniform(2.5, 3.5), traits.uniform(4.5, 6.5))
+    # Drawn after the EEG traits, which therefore stay those of simulations without an ECG.
+    heart_offset = traits.uniform(-8.0, 8.0)
+    ecg_scale = traits.lognormal(0.0, 0.15)
 
     info, gain = _gain_matrix(float(sfreq))
     n = round(duration * sfreq)
@@ -229,6 +278,14 @@ def simulate_recording(
         data += amplitude * np.sin(2 * np.pi * line_freq * t[None] + phase)
 
     raw = mne.io.RawArray(data, info.copy(), verbose="error")
+    if ecg:
+        heart_rate = _condition_heart_rate(condition) + heart_offset + ecg_rng.normal(0.0, 1.0)
+        trace = ecg_scale * _simulate_ecg(ecg_rng, n, sfreq, heart_rate)
+        if line_freq is not None:
+            phase = ecg_rng.uniform(0, 2 * np.pi)
+            trace += ecg_rng.uniform(1e-6, 4e-6) * np.sin(2 * np.pi * line_freq * t + phase)
+        ecg_info = mne.create_info([ECG_CHANNEL], sfreq, ["ecg"])
+        raw.add_channels([mne.io.RawArray(trace[None], ecg_info, verbose="error")])
     raw.info["line_freq"] = line_freq
     raw.info["subject_info"] = {"his_id": f"sub-{subject:02d}"}
     return raw
@@ -253,6 +310,7 @@ def simulate_study(
     sfreq: float = 250.0,
     fmt: str = "edf",
     seed: int = 0,
+    ecg: bool = True,
 ) -> list[Path]:
     """Write one simulated recording per subject and condition.
 
@@ -277,6 +335,8 @@ def simulate_study(
         File format.
     seed : int
         Seed for the whole study.
+    ecg : bool
+        Record an ECG channel beside the EEG (see :func:`simulate_recording`).
 
     Returns
     -------
@@ -299,7 +359,7 @@ def simulate_study(
     paths = []
     for subject in range(1, n_subjects + 1):
         for condition in conditions:
-            raw = simulate_recording(subject, condition, duration, sfreq, seed=seed)
+            raw = simulate_recording(subject, condition, duration, sfreq, seed=seed, ecg=ecg)
             suffix = ".edf" if fmt == "edf" else "_raw.fif"
             path = out_dir / f"sub-{subject:02d}_{condition}{suffix}"
             with atomic_path(path) as tmp:
