@@ -65,7 +65,7 @@ def load_bandpower(manifest) -> np.ndarray:
 
 def main() -> None:
     """Parse arguments, run every method on every fold, print the JSON summary."""
-    from eegemo.eeg.manifest import read_manifest
+    from eegemo.manifest import read_manifest
     from eegemo.train.data import cross_validation_splits, natural_sort
     from eegemo.train.experiment import train_on_split
     from eegemo.train.metrics import classification_metrics, summarize

@@ -10,8 +10,8 @@ import pytest
 
 from eegemo.cli import main
 from eegemo.eeg.dataset import TopomapDataset
-from eegemo.eeg.manifest import read_manifest
 from eegemo.errors import EegemoError
+from eegemo.manifest import read_manifest
 
 from .synthetic_topomaps import make_topomap_folder
 

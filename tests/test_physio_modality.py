@@ -52,7 +52,7 @@ def test_the_arrays_on_disk_keep_their_nan(folders):
     unusable = [i for i in range(len(dataset)) if dataset[i][0][-1] == 1.0]
     assert unusable and dataset.n_unusable == len(unusable)
     assert all(torch.count_nonzero(dataset[i][0][:-1]) == 0 for i in unusable)
-    stored = np.load(train / table.paths[unusable[0]])[table.indices[unusable[0]]]
+    stored = np.load(train / table.physio_paths[unusable[0]])[table.indices[unusable[0]]]
     assert np.isnan(stored).all()
 
 

@@ -14,11 +14,11 @@ import pytest
 
 from eegemo.config import dumps_toml, load_config, to_dict
 from eegemo.eeg.batch import preprocess
-from eegemo.eeg.manifest import read_manifest
 from eegemo.eeg.modality import topomap_rows
 from eegemo.eeg.settings import PreprocessConfig
 from eegemo.eeg.simulate import simulate_recording
 from eegemo.errors import EegemoError
+from eegemo.manifest import read_manifest
 from eegemo.physio.heart import FEATURES
 
 from .conftest import ROOT

@@ -16,12 +16,12 @@ from eegemo.eeg import batch
 from eegemo.eeg.batch import is_complete, preprocess
 from eegemo.eeg.cache import cache_key
 from eegemo.eeg.io import Recording, discover
-from eegemo.eeg.manifest import MANIFEST_COLUMNS
 from eegemo.eeg.pipeline import process_recording, step
 from eegemo.eeg.settings import PreprocessConfig
 from eegemo.eeg.simulate import simulate_recording, simulate_study
 from eegemo.errors import EegemoError, RecordingError
 from eegemo.integrity import sha256_file
+from eegemo.manifest import MANIFEST_COLUMNS
 
 PATTERNS = [
     "discovery.subject_pattern='(?P<subject>sub-\\d+)'",

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from eegemo.eeg.dataset import fit_band_stats, topomap_bundle
-from eegemo.eeg.manifest import read_manifest
 from eegemo.errors import EegemoError
+from eegemo.manifest import read_manifest
 from eegemo.train.data import (
     cross_validation_splits,
     load_eval_dataset,

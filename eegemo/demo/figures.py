@@ -154,7 +154,7 @@ def condition_means(root: str | Path) -> tuple[list[str], np.ndarray, dict[str, 
     counts : dict
         Epochs averaged per label.
     """
-    from ..eeg.manifest import read_manifest
+    from ..manifest import read_manifest
     from ..train.data import natural_sort
 
     manifest = read_manifest(root)
@@ -343,7 +343,7 @@ def epoch_heart_rates(roots: Sequence[str | Path]) -> dict[str, np.ndarray]:
     EegemoError
         If no epoch has heart features.
     """
-    from ..eeg.manifest import read_manifest
+    from ..manifest import read_manifest
     from ..physio.heart import FEATURES
 
     column = FEATURES.index("hr")

@@ -26,9 +26,9 @@ from ..atomic import atomic_open, remove_stale_temporaries
 from ..environment import versions
 from ..errors import ConfigError, EegemoError, RecordingError
 from ..integrity import sha256_file
+from ..manifest import write_manifest
 from .cache import cache_key, describe_inputs
 from .io import Recording, discover
-from .manifest import write_manifest
 from .pipeline import process_recording, read_provenance
 from .settings import PreprocessConfig
 

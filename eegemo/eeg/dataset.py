@@ -1,6 +1,6 @@
 """EEG topomaps as training data: lazily read epochs, normalisation, subject-wise bundles.
 
-The epochs are those listed in ``OUT/manifest.csv`` (see :mod:`eegemo.eeg.manifest`):
+The epochs are those listed in ``OUT/manifest.csv`` (see :mod:`eegemo.manifest`):
 float32 arrays ``(n_epochs, n_bands, H, W)`` with NaN outside the head.
 """
 
@@ -16,9 +16,9 @@ import numpy as np
 
 from ..config import option
 from ..errors import EegemoError, first_line
+from ..manifest import Manifest
 from ..train.data import DataBundle, natural_sort
 from ..train.modality import SubjectSplit
-from .manifest import Manifest
 
 NORMALIZATIONS = ("subject", "global", "none")
 #: Floor of a standard deviation, relative to the band's typical spread, so that a

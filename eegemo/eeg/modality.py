@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EegemoError
+from ..manifest import MANIFEST_NAME, Manifest, has_manifest, read_manifest
 from ..train.checkpoint import input_shape_of
 from ..train.data import DataBundle, subject_split
 from ..train.modality import Modality, SubjectSplit, section
 from .dataset import BandStats, EegDataConfig, TopomapDataset, topomap_bundle
-from .manifest import MANIFEST_NAME, Manifest, has_manifest, read_manifest
 
 
 def topomap_rows(path: Path) -> Manifest:

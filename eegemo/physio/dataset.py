@@ -17,150 +17,51 @@ Preparation uses no labels, so new subjects are prepared exactly alike:
 
 from __future__ import annotations
 
-import csv
-import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import EegemoError, first_line
+from ..manifest import MANIFEST_NAME, Manifest, has_manifest, read_manifest
 from ..train.data import DataBundle, natural_sort
 from ..train.modality import SubjectSplit
 
-MANIFEST_NAME = "manifest.csv"
-#: The columns heart features are read from.
-COLUMNS = ("subject", "recording", "label", "index", "physio_path")
 #: Smallest standard deviation, relative to the feature's mean, that a subject's feature
 #: is divided by (a feature constant within a subject becomes 0, not infinity).
 _STD_FLOOR = 1e-3
 
 
-@dataclasses.dataclass(frozen=True)
-class PhysioTable:
-    """The epochs of ``manifest.csv`` with heart features, as parallel arrays.
-
-    Attributes
-    ----------
-    root : Path
-        The folder holding ``manifest.csv``; ``paths`` are relative to it.
-    subjects, recordings, labels, paths : ndarray of str
-        ``paths``: the ``physio_path`` of each epoch.
-    indices : ndarray of int64
-        Row of each epoch in its file.
-    lines : ndarray of int64
-        Line of ``manifest.csv`` each row was read from (the header is line 1).
-    """
-
-    root: Path
-    subjects: np.ndarray
-    recordings: np.ndarray
-    labels: np.ndarray
-    paths: np.ndarray
-    indices: np.ndarray
-    lines: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.subjects)
-
-    def of_subjects(self, subjects: Sequence[str]) -> PhysioTable:
-        """The rows of the given subjects."""
-        keep = np.isin(self.subjects, np.asarray(list(subjects), dtype=str))
-        return dataclasses.replace(
-            self, **{f.name: getattr(self, f.name)[keep]
-                     for f in dataclasses.fields(self) if f.name != "root"}
-        )
+def with_physio(manifest: Manifest) -> Manifest:
+    """The rows of a manifest that have heart features (a non-empty ``physio_path``)."""
+    return manifest.select(manifest.physio_paths != "")
 
 
 def has_physio(path: str | Path) -> bool:
-    """True if ``path/manifest.csv`` names heart features (a non-empty ``physio_path``)."""
-    manifest = Path(path) / MANIFEST_NAME
-    if not manifest.is_file():
+    """True if ``path/manifest.csv`` is readable and names heart features."""
+    if not has_manifest(path):
         return False
     try:
-        with open(manifest, newline="", encoding="utf-8") as fh:
-            return any(row.get("physio_path") for row in csv.DictReader(fh))
-    except (OSError, UnicodeDecodeError, csv.Error):
+        return len(with_physio(read_manifest(path))) > 0
+    except EegemoError:
         return False
 
 
-def read_physio_table(root: str | Path) -> PhysioTable:
-    """Read the rows of ``root/manifest.csv`` that have heart features.
-
-    Parameters
-    ----------
-    root : path-like
-        The output folder of ``eegemo preprocess``.
-
-    Returns
-    -------
-    table : PhysioTable
+def read_physio_table(root: str | Path) -> Manifest:
+    """The epochs of ``root/manifest.csv`` that have heart features.
 
     Raises
     ------
     EegemoError
-        When the file is missing or lacks a column, no row has heart features, or a
-        row's ``index`` is not a whole number >= 0 or its ``physio_path`` is absolute or
-        leads outside ``root`` (the message names the line).
+        As :func:`eegemo.manifest.read_manifest` does, or when no epoch has heart
+        features.
     """
-    root = Path(root)
-    path = root / MANIFEST_NAME
-    if not path.is_file():
-        raise EegemoError(f"{root}: no {MANIFEST_NAME} (run `eegemo preprocess` to create it)")
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise EegemoError(f"{path}: missing column(s) {', '.join(missing)}, so no heart "
-                              "features")
-        rows, lines = [], []
-        for row in reader:
-            if row["physio_path"]:
-                rows.append(row)
-                lines.append(reader.line_num)
-    if not rows:
-        raise EegemoError(f"{path}: no epoch has heart features (physio_path is empty)")
-    inside = root.resolve()
-    checked: set[str] = set()
-    for row, line in zip(rows, lines, strict=True):
-        if row["physio_path"] not in checked:
-            _check_path(row["physio_path"], inside, path, line)
-            checked.add(row["physio_path"])
-    return PhysioTable(
-        root=root,
-        subjects=np.array([r["subject"] for r in rows], dtype=str),
-        recordings=np.array([r["recording"] for r in rows], dtype=str),
-        labels=np.array([r["label"] for r in rows], dtype=str),
-        paths=np.array([r["physio_path"] for r in rows], dtype=str),
-        indices=np.array([_index(r["index"], path, n) for r, n in zip(rows, lines, strict=True)],
-                         dtype=np.int64),
-        lines=np.array(lines, dtype=np.int64),
-    )
-
-
-def _index(text: str | None, manifest: Path, line: int) -> int:
-    try:
-        index = int(text or "")
-    except ValueError:
-        index = -1
-    if index < 0:
+    table = with_physio(read_manifest(root))
+    if len(table) == 0:
         raise EegemoError(
-            f"{manifest}, line {line}: index must be a whole number >= 0, got {text!r}"
+            f"{Path(root) / MANIFEST_NAME}: no epoch has heart features (physio_path is empty)"
         )
-    return index
-
-
-def _check_path(rel: str, inside: Path, manifest: Path, line: int) -> None:
-    """Refuse a ``physio_path`` that does not name a file inside the data folder ``inside``."""
-    where = f"{manifest}, line {line}: physio_path {rel!r}"
-    if Path(rel).is_absolute():
-        raise EegemoError(f"{where} is absolute; paths are relative to the data folder {inside}")
-    try:
-        target = (inside / rel).resolve()
-    except (OSError, ValueError, RuntimeError) as exc:  # a NUL byte, a loop of links
-        raise EegemoError(f"{where} cannot be resolved: {first_line(exc)}") from None
-    if not target.is_relative_to(inside):
-        raise EegemoError(f"{where} leads outside the data folder {inside}")
+    return table
 
 
 def _read_features(path: Path) -> np.ndarray:
@@ -180,7 +81,7 @@ def _read_features(path: Path) -> np.ndarray:
     return arr
 
 
-def read_features(table: PhysioTable) -> np.ndarray:
+def read_features(table: Manifest) -> np.ndarray:
     """The features of every epoch of ``table``, float64 ``(n, n_features)``, NaN kept.
 
     Raises
@@ -191,14 +92,14 @@ def read_features(table: PhysioTable) -> np.ndarray:
     """
     out: np.ndarray | None = None
     first = ""
-    for rel in natural_sort(table.paths):
+    for rel in natural_sort(table.physio_paths):
         arr = _read_features(table.root / rel)
         if out is None:
             out, first = np.full((len(table), arr.shape[1]), np.nan), rel
         elif arr.shape[1] != out.shape[1]:
             raise EegemoError(f"{table.root / rel}: {arr.shape[1]} heart features per epoch, "
                               f"but {first} has {out.shape[1]}; preprocess every recording alike")
-        rows = np.flatnonzero(table.paths == rel)
+        rows = np.flatnonzero(table.physio_paths == rel)
         beyond = rows[table.indices[rows] >= arr.shape[0]]
         if beyond.size:
             i = beyond[0]
@@ -242,11 +143,11 @@ def prepare_features(features: np.ndarray, subjects: np.ndarray) -> np.ndarray:
 
 
 class PhysioDataset:
-    """Heart features of the epochs of a :class:`PhysioTable`, prepared for a model.
+    """Heart features of the epochs of a :class:`Manifest`, prepared for a model.
 
     Parameters
     ----------
-    table : PhysioTable
+    table : Manifest
         The epochs served (often a subject subset of :func:`read_physio_table`).
     classes : sequence of str
         Label names in class-index order; a label outside them is an error.
@@ -257,7 +158,7 @@ class PhysioDataset:
     :func:`prepare_features` says, ``y`` the class index.
     """
 
-    def __init__(self, table: PhysioTable, classes: Sequence[str]):
+    def __init__(self, table: Manifest, classes: Sequence[str]):
         import torch
 
         self.table = table
@@ -301,13 +202,13 @@ class PhysioDataset:
 
 
 def physio_bundle(
-    table: PhysioTable, split: SubjectSplit, classes: Sequence[str] | None = None
+    table: Manifest, split: SubjectSplit, classes: Sequence[str] | None = None
 ) -> DataBundle:
     """Training, validation and test heart-feature datasets from disjoint subject lists.
 
     Parameters
     ----------
-    table : PhysioTable
+    table : Manifest
         Every epoch with heart features.
     split : SubjectSplit
         Subjects of each set (validation and test may be empty).

@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_open
-from ..errors import EegemoError, first_line
+from .atomic import atomic_open
+from .errors import EegemoError, first_line
 
 #: Every column, in file order.
 MANIFEST_COLUMNS = (
