@@ -300,3 +300,12 @@ def test_the_layering_check_sees_a_forbidden_import(tmp_path, monkeypatch):
         "eegemo/train/leak.py imports eegemo.face.data.FER_CLASSES",
         "eegemo/train/leak.py imports eegemo.eeg.io",
     ]
+
+
+def test_eegemo_models_lists_each_declared_input(capsys):
+    from eegemo.cli import main
+
+    assert main(["models"]) == 0
+    lines = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()}
+    assert lines["topo_cnn"][2] == "5x32x32" and lines["vgg"][2] == "1x48x48"
+    assert lines["fusion_net"][2] == "5x32x32+7"

@@ -27,10 +27,20 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'name':<22}{'family':<10}{'params (M)':>12}{'MACs (M)':>12}  description")
+    shapes = {r["name"]: _shape(r["input_shape"]) for r in rows}
+    width = max(len("input"), *map(len, shapes.values())) + 2
+    print(f"{'name':<20}{'family':<10}{'input':<{width}}{'params (M)':>11}{'MACs (M)':>10}"
+          "  description")
     for r in rows:
         print(
-            f"{r['name']:<22}{r['family']:<10}{r['params'] / 1e6:>12.2f}"
-            f"{r['macs'] / 1e6:>12.1f}  {r['description']}"
+            f"{r['name']:<20}{r['family']:<10}{shapes[r['name']]:<{width}}"
+            f"{r['params'] / 1e6:>11.2f}{r['macs'] / 1e6:>10.1f}  {r['description']}"
         )
     return 0
+
+
+def _shape(shape: list) -> str:
+    """``[5, 32, 32]`` as ``5x32x32``; several inputs joined with ``+``."""
+    if shape and isinstance(shape[0], list):
+        return "+".join(_shape(part) for part in shape)
+    return "x".join(str(n) for n in shape)
