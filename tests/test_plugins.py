@@ -20,7 +20,7 @@ from eegemo.errors import ConfigError, EegemoError
 from eegemo.models import create_model, get_entry, list_models, register_model
 from eegemo.models import registry as model_registry
 from eegemo.train import modality as modality_registry
-from eegemo.train.data import DataBundle, subject_split
+from eegemo.train.data import DataBundle, validation_split
 from eegemo.train.experiment import evaluate_checkpoint, train_run
 from eegemo.train.modality import (
     Modality,
@@ -75,8 +75,7 @@ def _read(path: Path):
 def _load_train(path, config, split):
     x, labels, subjects = _read(path)
     if split is None:
-        train, val = subject_split(subjects, config.data.val_fraction, config.seed)
-        split = SubjectSplit(tuple(train), tuple(val))
+        split = validation_split(subjects, config)
     classes = sorted(set(labels))
     full = SignalDataset(x, labels, subjects, classes, section(config, "signal").gain)
 

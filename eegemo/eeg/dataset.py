@@ -17,7 +17,7 @@ import numpy as np
 from ..config import option
 from ..errors import EegemoError, first_line
 from ..manifest import Manifest
-from ..train.data import DataBundle, natural_sort
+from ..train.data import DataBundle, natural_sort, subject_bundle
 from ..train.modality import SubjectSplit
 
 NORMALIZATIONS = ("subject", "global", "none")
@@ -272,34 +272,15 @@ def topomap_bundle(
     -------
     DataBundle
     """
-    groups = {"train": list(split.train), "val": list(split.val), "test": list(split.test)}
     manifest = manifest.with_topomaps()
-    train_manifest = manifest.of_subjects(groups["train"])
+    train_manifest = manifest.of_subjects(split.train)
     if len(train_manifest) == 0:
         raise EegemoError(f"{manifest.root}: no training epochs")
     classes = list(classes) if classes is not None else natural_sort(train_manifest.labels)
     stats = fit_band_stats(train_manifest) if normalization == "global" else None
-
-    def make(subs: list[str]) -> TopomapDataset | None:
-        if not subs:
-            return None
-        return TopomapDataset(manifest.of_subjects(subs), classes, normalization, stats)
-
-    train = make(groups["train"])
-    bundle = DataBundle(
-        train=train,
-        val=make(groups["val"]),
-        test=make(groups["test"]),
-        classes=classes,
-        meta=train.data_meta(),
+    return subject_bundle(
+        split,
+        classes,
+        lambda subjects: TopomapDataset(manifest.of_subjects(subjects), classes, normalization,
+                                        stats),
     )
-    bundle.description = {
-        name: {"subjects": subs, "epochs": len(ds)}
-        for name, subs, ds in (
-            ("train", groups["train"], bundle.train),
-            ("val", groups["val"], bundle.val),
-            ("test", groups["test"], bundle.test),
-        )
-        if ds is not None
-    }
-    return bundle

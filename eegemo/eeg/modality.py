@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import EegemoError
 from ..manifest import MANIFEST_NAME, Manifest, has_manifest, read_manifest
 from ..train.checkpoint import input_shape_of
-from ..train.data import DataBundle, subject_split
+from ..train.data import DataBundle, validation_split
 from ..train.modality import Modality, SubjectSplit, section
 from .dataset import BandStats, EegDataConfig, TopomapDataset, topomap_bundle
 
@@ -56,8 +56,7 @@ def load_train(path: Path, config, split: SubjectSplit | None) -> DataBundle:
     """
     manifest = topomap_rows(path)
     if split is None:
-        train, val = subject_split(manifest.subjects, config.data.val_fraction, config.seed)
-        split = SubjectSplit(tuple(train), tuple(val))
+        split = validation_split(manifest.subjects, config)
     return topomap_bundle(manifest, split, section(config, "eeg").normalization)
 
 

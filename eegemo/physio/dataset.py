@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import EegemoError, first_line
 from ..manifest import MANIFEST_NAME, Manifest, has_manifest, read_manifest
-from ..train.data import DataBundle, natural_sort
+from ..train.data import DataBundle, natural_sort, subject_bundle
 from ..train.modality import SubjectSplit
 
 #: Smallest standard deviation, relative to the feature's mean, that a subject's feature
@@ -221,22 +221,16 @@ def physio_bundle(
         Its ``description`` gives each set's subjects, epochs and epochs without a
         usable heart signal.
     """
-    groups = {"train": list(split.train), "val": list(split.val), "test": list(split.test)}
-    train_table = table.of_subjects(groups["train"])
+    train_table = table.of_subjects(split.train)
     if len(train_table) == 0:
         raise EegemoError(f"{table.root}: no training epochs with heart features")
     classes = list(classes) if classes is not None else natural_sort(train_table.labels)
 
-    def make(subs: list[str]) -> PhysioDataset | None:
-        part = table.of_subjects(subs)
-        return PhysioDataset(part, classes) if subs and len(part) else None
+    def make(subjects: list[str]) -> PhysioDataset | None:
+        part = table.of_subjects(subjects)
+        return PhysioDataset(part, classes) if len(part) else None
 
-    sets = {name: make(subs) for name, subs in groups.items()}
-    bundle = DataBundle(train=sets["train"], val=sets["val"], test=sets["test"],
-                        classes=classes, meta=sets["train"].data_meta())
-    bundle.description = {
-        name: {"subjects": groups[name], "epochs": len(ds),
-               "epochs_without_heart_signal": ds.n_unusable}
-        for name, ds in sets.items() if ds is not None
-    }
-    return bundle
+    return subject_bundle(
+        split, classes, make,
+        describe=lambda ds: {"epochs_without_heart_signal": ds.n_unusable},
+    )

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import EegemoError
 from ..train.checkpoint import input_shape_of
-from ..train.data import DataBundle, subject_split
+from ..train.data import DataBundle, validation_split
 from ..train.modality import Modality, SubjectSplit
 from .dataset import PhysioDataset, has_physio, physio_bundle, read_physio_table
 
@@ -40,8 +40,7 @@ def load_train(path: Path, config, split: SubjectSplit | None) -> DataBundle:
     """
     table = read_physio_table(path)
     if split is None:
-        train, val = subject_split(table.subjects, config.data.val_fraction, config.seed)
-        split = SubjectSplit(tuple(train), tuple(val))
+        split = validation_split(table.subjects, config)
     return physio_bundle(table, split)
 
 

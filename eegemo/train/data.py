@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +151,63 @@ class DataBundle:
     meta: dict
     test: Any = None
     description: dict = dataclasses.field(default_factory=dict)
+
+
+def validation_split(subjects: Sequence[str], config) -> SubjectSplit:
+    """The run's own split: ``config.data.val_fraction`` of the subjects held out for validation.
+
+    Parameters
+    ----------
+    subjects : sequence of str
+        Subject of every item (or the unique subjects).
+    config : TrainConfig
+        Supplies ``data.val_fraction`` and ``seed``.
+
+    Returns
+    -------
+    split : SubjectSplit
+        Training and validation subjects, no test subjects.
+    """
+    train, val = subject_split(subjects, config.data.val_fraction, config.seed)
+    return SubjectSplit(tuple(train), tuple(val))
+
+
+def subject_bundle(
+    split: SubjectSplit,
+    classes: Sequence[str],
+    make: Callable[[list[str]], Any],
+    describe: Callable[[Any], dict] | None = None,
+) -> DataBundle:
+    """The datasets of every set of a subject split, with their description.
+
+    Parameters
+    ----------
+    split : SubjectSplit
+        Subjects of each set; an empty set has no dataset.
+    classes : sequence of str
+        Class names in index order.
+    make : callable
+        ``make(subjects) -> dataset or None``: the items of those subjects; the
+        training dataset supplies the bundle's ``meta`` (``data_meta()``).
+    describe : callable, optional
+        ``describe(dataset) -> dict``: more facts about each set for its description
+        (besides its subjects and number of epochs).
+
+    Returns
+    -------
+    DataBundle
+    """
+    sets = {name: make(list(subjects)) if subjects else None
+            for name, subjects in (("train", split.train), ("val", split.val),
+                                   ("test", split.test))}
+    bundle = DataBundle(train=sets["train"], val=sets["val"], test=sets["test"],
+                        classes=list(classes), meta=sets["train"].data_meta())
+    bundle.description = {
+        name: {"subjects": list(getattr(split, name)), "epochs": len(ds),
+               **(describe(ds) if describe is not None else {})}
+        for name, ds in sets.items() if ds is not None
+    }
+    return bundle
 
 
 def load_datasets(path: str | Path, config, split: SubjectSplit | None = None) -> DataBundle:
