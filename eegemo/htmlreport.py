@@ -21,7 +21,7 @@ import html
 import numbers
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -418,11 +418,7 @@ class Document:
         path : Path
             The file written.
         """
-        path = Path(path)
-        page = self.to_html(path.parent)
-        with atomic_open(path, "w", encoding="utf-8") as fh:
-            fh.write(page)
-        return path
+        return _write(path, self.to_html)
 
     def write_markdown(self, path: str | Path) -> Path:
         """Write the Markdown version (see :meth:`to_markdown`) to ``path``, atomically.
@@ -437,8 +433,12 @@ class Document:
         path : Path
             The file written.
         """
-        path = Path(path)
-        text = self.to_markdown(path.parent)
-        with atomic_open(path, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        return path
+        return _write(path, self.to_markdown)
+
+
+def _write(path: str | Path, render: Callable[[Path], str]) -> Path:
+    """Write ``render(folder of path)`` to ``path`` atomically; return the path."""
+    path = Path(path)
+    with atomic_open(path, "w", encoding="utf-8") as fh:
+        fh.write(render(path.parent))
+    return path
