@@ -6,6 +6,8 @@ on the import path).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 
@@ -34,3 +36,20 @@ def logistic_regression(x_train, y_train, x_test):
     model = make_pipeline(StandardScaler(),
                           LogisticRegression(max_iter=5000, class_weight="balanced"))
     return model.fit(x_train, y_train).predict(x_test)
+
+
+def manifest_features(root: Path, rows: list[dict], column: str) -> np.ndarray:
+    """One feature row per manifest row from the arrays named in ``column`` (NaN if none)."""
+    cache: dict[str, np.ndarray] = {}
+    out = []
+    width = None
+    for row in rows:
+        rel = row[column]
+        if not rel:
+            out.append(None)
+            continue
+        if rel not in cache:
+            cache[rel] = np.load(root / rel, allow_pickle=False)
+        out.append(cache[rel][int(row["index"])].ravel())
+        width = out[-1].size
+    return np.asarray([np.full(width, np.nan) if r is None else r for r in out], np.float64)

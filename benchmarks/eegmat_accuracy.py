@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from baselines import logistic_regression, standardize_per_subject
+from baselines import logistic_regression, manifest_features, standardize_per_subject
 
 
 def load_bandpower(manifest) -> np.ndarray:
@@ -52,15 +52,7 @@ def load_bandpower(manifest) -> np.ndarray:
         rows = list(csv.DictReader(fh))
     if not rows or "bandpower_path" not in rows[0]:
         raise SystemExit(f"{manifest.root}/manifest.csv has no bandpower_path column")
-    cache: dict[str, np.ndarray] = {}
-    features = []
-    for row in rows:
-        arr = cache.get(row["bandpower_path"])
-        if arr is None:
-            arr = np.load(manifest.root / row["bandpower_path"], allow_pickle=False)
-            cache[row["bandpower_path"]] = arr
-        features.append(arr[int(row["index"])].ravel())
-    return np.asarray(features, dtype=np.float64)
+    return manifest_features(manifest.root, rows, "bandpower_path")
 
 
 def main() -> None:

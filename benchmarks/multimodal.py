@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from baselines import logistic_regression, standardize_per_subject
+from baselines import logistic_regression, manifest_features, standardize_per_subject
 
 
 def read_rows(root: Path) -> list[dict]:
@@ -49,23 +49,6 @@ def read_rows(root: Path) -> list[dict]:
         raise SystemExit(f"{root}/manifest.csv lacks {', '.join(sorted(missing))}: "
                          "preprocess with heart features")
     return rows
-
-
-def stack(root: Path, rows: list[dict], column: str) -> np.ndarray:
-    """One feature row per manifest row from the arrays named in ``column`` (NaN if none)."""
-    cache: dict[str, np.ndarray] = {}
-    out = []
-    width = None
-    for row in rows:
-        rel = row[column]
-        if not rel:
-            out.append(None)
-            continue
-        if rel not in cache:
-            cache[rel] = np.load(root / rel, allow_pickle=False)
-        out.append(cache[rel][int(row["index"])].ravel())
-        width = out[-1].size
-    return np.asarray([np.full(width, np.nan) if r is None else r for r in out], np.float64)
 
 
 def main() -> None:
@@ -93,8 +76,8 @@ def main() -> None:
     subjects = np.array([r["subject"] for r in rows])
     classes = natural_sort({r["label"] for r in rows})
     y = np.array([classes.index(r["label"]) for r in rows])
-    eeg = standardize_per_subject(stack(args.data, rows, "bandpower_path"), subjects)
-    raw_physio = stack(args.data, rows, "physio_path")
+    eeg = standardize_per_subject(manifest_features(args.data, rows, "bandpower_path"), subjects)
+    raw_physio = manifest_features(args.data, rows, "physio_path")
     unusable = np.isnan(raw_physio).any(axis=1, keepdims=True).astype(np.float64)
     physio = np.hstack([standardize_per_subject(raw_physio, subjects), unusable])
     features = {"eeg": eeg, "physio": physio, "eeg+physio": np.hstack([eeg, physio])}
