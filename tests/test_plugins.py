@@ -24,7 +24,6 @@ from eegemo.train.data import DataBundle, validation_split
 from eegemo.train.experiment import evaluate_checkpoint, train_run
 from eegemo.train.modality import (
     Modality,
-    SubjectSplit,
     get_modality,
     modalities,
     modality_for,
