@@ -38,6 +38,8 @@ outputs (in OUT):
   logs/<id>.log                   the full traceback of a recording that failed
   clean/<id>_raw.fif, <id>-ica.fif  the cleaned recording and its ICA (the step cache;
                                   safe to delete, or not kept with --no-keep-clean)
+  clean/<id>-epo.fif              with --save-epochs: the kept epochs, for
+                                  mne.read_epochs (pyRiemann, braindecode, your own MNE code)
 
 Re-running on the same OUT skips recordings that are complete for the same
 configuration and input bytes, and recomputes the others from the first step whose
@@ -91,6 +93,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-keep-clean", dest="keep_clean", action="store_false",
                    help="delete each cleaned recording (OUT/clean/) once it is done: saves "
                    "disk, but a later settings change cleans every recording again")
+    p.add_argument("--save-epochs", action="store_true",
+                   help="also write each recording's kept epochs, with their drop log, to "
+                   "OUT/clean/<id>-epo.fif (double precision), readable with mne.read_epochs")
     add_progress_option(p)
     p.set_defaults(func=run)
 
@@ -127,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         on_error=args.on_error,
         keep_clean=args.keep_clean,
+        save_epochs=args.save_epochs,
         progress=not args.no_progress,
     )
     for note in result.notes:

@@ -118,11 +118,14 @@ class BatchResult:
         return not self.failures
 
 
-def is_complete(out_dir: str | Path, recording: Recording, key: str) -> bool:
+def is_complete(
+    out_dir: str | Path, recording: Recording, key: str, save_epochs: bool = False
+) -> bool:
     """Whether ``recording`` has complete outputs for cache key ``key``.
 
     Complete means: its provenance exists, records the same key, and every output it
-    lists exists with the recorded SHA-256.
+    lists exists with the recorded SHA-256; with ``save_epochs``, the epochs file is
+    one of them.
 
     Parameters
     ----------
@@ -132,6 +135,8 @@ def is_complete(out_dir: str | Path, recording: Recording, key: str) -> bool:
         The recording.
     key : str
         Its current :func:`~eegemo.eeg.cache.cache_key`.
+    save_epochs : bool
+        Whether the epochs file (``OUT/clean/<id>-epo.fif``) is asked for.
 
     Returns
     -------
@@ -140,6 +145,8 @@ def is_complete(out_dir: str | Path, recording: Recording, key: str) -> bool:
     out_dir = Path(out_dir)
     prov = read_provenance(out_dir, recording.id)
     if prov is None or prov.get("cache_key") != key:
+        return False
+    if save_epochs and "epochs" not in prov.get("outputs", {}):
         return False
     for entry in prov.get("outputs", {}).values():
         path = out_dir / entry["path"]
@@ -237,6 +244,7 @@ def run_one(
     inputs: list[dict[str, Any]],
     parent_pid: int | None = None,
     keep_clean: bool = True,
+    save_epochs: bool = False,
 ) -> tuple[str, int | Failure]:
     """Process one recording in a worker; never raise.
 
@@ -246,7 +254,7 @@ def run_one(
 
     Parameters
     ----------
-    recording, config, out_dir, inputs, keep_clean
+    recording, config, out_dir, inputs, keep_clean, save_epochs
         As for :func:`~eegemo.eeg.pipeline.process_recording`.
     parent_pid : int, optional
         Process id of the batch; a worker process it started exits when it dies.
@@ -266,7 +274,7 @@ def run_one(
     (out_dir / log_path(recording.id)).unlink(missing_ok=True)
     try:
         with threadpool_limits(limits=1):
-            prov = process_recording(recording, config, out_dir, inputs, keep_clean)
+            prov = process_recording(recording, config, out_dir, inputs, keep_clean, save_epochs)
         return recording.id, int(prov["epochs"]["kept"])
     except Exception as exc:  # a bug must not stop the batch; report it like bad input
         return recording.id, _failure(out_dir, recording, exc)
@@ -315,6 +323,7 @@ def _run_parallel(
     backend: str,
     scheduler: str | None,
     keep_clean: bool,
+    save_epochs: bool,
     abort: bool,
     progress: bool,
 ) -> None:
@@ -329,7 +338,7 @@ def _run_parallel(
     if not todo:
         return
     tasks = (
-        delayed(run_one)(rec, config, out_dir, inputs, os.getpid(), keep_clean)
+        delayed(run_one)(rec, config, out_dir, inputs, os.getpid(), keep_clean, save_epochs)
         for rec, inputs in todo
     )
     context = (
@@ -363,6 +372,7 @@ def _run_in_process(
     results: list[tuple[str, int | Failure]],
     *,
     keep_clean: bool,
+    save_epochs: bool,
     progress: bool,
 ) -> None:
     """Process ``todo`` one at a time in this process; the first failure propagates.
@@ -381,7 +391,7 @@ def _run_in_process(
         error = None
         try:
             with threadpool_limits(limits=1):
-                prov = process_recording(rec, config, out_dir, inputs, keep_clean)
+                prov = process_recording(rec, config, out_dir, inputs, keep_clean, save_epochs)
         except Exception as exc:
             error = exc
         if error is None:
@@ -486,6 +496,7 @@ def preprocess(
     scheduler: str | None = None,
     on_error: str = "continue",
     keep_clean: bool = True,
+    save_epochs: bool = False,
     progress: bool = True,
 ) -> BatchResult:
     """Preprocess every recording under ``raw`` into topomaps under ``out``.
@@ -525,6 +536,12 @@ def preprocess(
         Keep each cleaned recording and its ICA in ``OUT/clean/``, so that a later
         change of the epochs, band-power or topomap settings does not clean the
         recordings again. ``False`` deletes them as each recording is done.
+    save_epochs : bool
+        Also write each recording's kept epochs to ``OUT/clean/<id>-epo.fif``, for
+        :func:`mne.read_epochs` (pyRiemann, braindecode or your own MNE code). Like
+        ``keep_clean`` it is no part of the configuration and changes no cache key; a
+        recording complete without the file is processed again for it (from its
+        cleaned recording, when kept). The file stays when ``keep_clean`` is False.
     progress : bool
         Show a progress bar on stderr.
 
@@ -567,7 +584,7 @@ def preprocess(
             failures.append(_failure(out_dir, rec, exc))
             continue
         keys[rec.id] = cache_key(rec, config, inputs)
-        if is_complete(out_dir, rec, keys[rec.id]):
+        if is_complete(out_dir, rec, keys[rec.id], save_epochs):
             skipped.append(rec.id)
         else:
             todo.append((rec, inputs))
@@ -577,7 +594,13 @@ def preprocess(
         # With abort or debug, a failure found before processing stops the batch here.
         if on_error == "debug" and not failures:
             _run_in_process(
-                todo, config, out_dir, results, keep_clean=keep_clean, progress=progress
+                todo,
+                config,
+                out_dir,
+                results,
+                keep_clean=keep_clean,
+                save_epochs=save_epochs,
+                progress=progress,
             )
         elif on_error == "continue" or not failures:
             _run_parallel(
@@ -589,6 +612,7 @@ def preprocess(
                 backend=backend,
                 scheduler=scheduler,
                 keep_clean=keep_clean,
+                save_epochs=save_epochs,
                 abort=on_error == "abort",
                 progress=progress,
             )

@@ -22,6 +22,10 @@ The ``clean`` step, the expensive one (reading, filtering, ICA), is kept on disk
     OUT/clean/<id>.json       the clean key, the files with their SHA-256, the channel
                               and stage records; written last, it marks the step complete
 
+Beside them, ``OUT/clean/<id>-epo.fif`` holds the kept epochs when asked for
+(``save_epochs``): an output of the recording, listed in its provenance, not part of
+this cache.
+
 Epochs, band power, topomaps and heart features are derived from the saved file, so
 whether it was computed in this run or an earlier one, the outputs are the same bytes.
 """

@@ -6,6 +6,7 @@ the steps whose key has not changed (:mod:`eegemo.eeg.cache`), and writes, each 
 atomically::
 
     OUT/clean/<id>_raw.fif             the cleaned recording (and <id>-ica.fif, <id>.json)
+    OUT/clean/<id>-epo.fif             the kept epochs, on request (``save_epochs``)
     OUT/<subject>/<id>_topomaps.npy    float32 (n_epochs, n_bands, res, res), NaN outside head
     OUT/<subject>/<id>_bandpower.npy   float32 (n_epochs, n_channels, n_bands)
     OUT/<subject>/<id>_physio.npy      float32 (n_epochs, n_features), NaN where unusable
@@ -25,19 +26,20 @@ import dataclasses
 import json
 import time
 import warnings
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..atomic import write_json, write_npy
+from ..atomic import atomic_path, write_json, write_npy
 from ..config import to_dict
 from ..environment import versions
 from ..errors import EegemoError, RecordingError, first_line
 from ..integrity import sha256_file
 from ..physio.recording import HEART_TYPES, PhysioResult, epoch_features, heart_channels
-from .cache import describe_inputs, read_clean, remove_clean, step_keys, write_clean
+from .cache import CLEAN_DIR, describe_inputs, read_clean, remove_clean, step_keys, write_clean
 from .io import Recording
 from .settings import EpochsConfig, PreprocessConfig, RejectConfig, TopomapConfig
 from .spectral import band_power
@@ -82,12 +84,17 @@ def step(name: str, timings: dict[str, float] | None = None) -> Iterator[None]:
 
 
 def output_paths(recording: Recording, png: bool = False) -> dict[str, str]:
-    """Paths of a recording's outputs relative to OUT (POSIX), by kind."""
+    """Paths of a recording's outputs relative to OUT (POSIX), by kind.
+
+    ``epochs`` (the kept epochs as FIF, named as MNE expects: ``<id>-epo.fif``) sits
+    beside the cleaned recording in ``OUT/clean/``; it is written on request only.
+    """
     base = f"{recording.subject}/{recording.id}"
     paths = {
         "topomaps": f"{base}_topomaps.npy",
         "bandpower": f"{base}_bandpower.npy",
         "physio": f"{base}_physio.npy",
+        "epochs": f"{CLEAN_DIR}/{recording.id}-epo.fif",
     }
     if png:
         paths["png"] = f"{recording.subject}/png/{recording.id}.png"
@@ -117,8 +124,12 @@ class EpochSet:
 
     Attributes
     ----------
+    epochs : mne.Epochs
+        The kept epochs as MNE holds them: ``drop_log`` gives the reason each dropped
+        window was dropped, ``event_id`` maps each epoch label to its event code.
     data : ndarray, shape (n_epochs, n_channels, n_times)
-        EEG of the kept epochs in volts (the heart channels for a recording without EEG).
+        EEG of the kept epochs in volts (the heart channels for a recording without
+        EEG): the data of ``epochs``, not a copy.
     ch_names : list of str
         The EEG (or heart) channels, in data order.
     info : mne.Info
@@ -131,6 +142,7 @@ class EpochSet:
         Counts of candidate, rejected and kept epochs and the reasons.
     """
 
+    epochs: Any
     data: np.ndarray
     ch_names: list[str]
     info: Any
@@ -229,13 +241,50 @@ def check_duration(raw: mne.io.BaseRaw, config: EpochsConfig) -> None:
         )
 
 
+def event_code(label: str) -> int:
+    """The event code standing for an epoch label, the same in every recording.
+
+    Epochs of different recordings and studies can therefore be concatenated
+    (:func:`mne.concatenate_epochs`) and classified by their codes.
+
+    Parameters
+    ----------
+    label : str
+        The epoch label.
+
+    Returns
+    -------
+    code : int
+        A label that is a positive integer (an event code such as ``"2"``) keeps that
+        number; any other label gets ``1 + CRC-32 of its UTF-8 text modulo 2**31 - 1``.
+    """
+    if label.isascii() and label.isdigit() and 0 < int(label) < 2**31:
+        return int(label)
+    return 1 + zlib.crc32(label.encode()) % (2**31 - 1)
+
+
+def _event_codes(labels: list[str | None]) -> tuple[np.ndarray, dict[str, int] | None]:
+    """Event code of each epoch label (:func:`event_code`), and the label -> code map.
+
+    Without labels (all ``None``) every epoch gets code 1 and the map is ``None``, MNE's
+    default (``{"1": 1}``).
+    """
+    if all(name is None for name in labels):
+        return np.ones(len(labels), int), None
+    event_id = {name: event_code(name) for name in sorted(set(labels))}
+    return np.array([event_id[name] for name in labels], int), event_id
+
+
 def make_epochs(raw: mne.io.BaseRaw, config: EpochsConfig, label: str | None) -> EpochSet:
     """Cut a cleaned recording into epochs and drop the bad ones.
 
     Windows overlapping a ``BAD``/``EDGE`` annotation or reaching past the end are
     dropped first, then the rejection rule of ``config.reject`` is applied to the
-    EEG channels. A recording without EEG (a heart signal processed alone) is cut the
-    same way on its heart channels, without the rejection rule.
+    EEG channels; the drop log of the :class:`mne.Epochs` returned records both, the
+    rule's text being the reason of the epochs it dropped. A recording without EEG (a
+    heart signal processed alone) is cut the same way on its heart channels, without
+    the rejection rule. Each epoch's event code stands for its label (``event_id``, see
+    :func:`event_code`: the same in every recording).
 
     Parameters
     ----------
@@ -262,14 +311,15 @@ def make_epochs(raw: mne.io.BaseRaw, config: EpochsConfig, label: str | None) ->
     sfreq = raw.info["sfreq"]
     check_duration(raw, config)
     starts, labels = _window_events(raw, config)
+    labels = labels if labels is not None else [label] * len(starts)
+    codes, event_id = _event_codes(labels)
     n_samples = round(config.length_s * sfreq)
-    events = np.column_stack(
-        [starts + raw.first_samp, np.zeros(len(starts), int), np.ones(len(starts), int)]
-    )
+    events = np.column_stack([starts + raw.first_samp, np.zeros(len(starts), int), codes])
     has_eeg = "eeg" in raw.get_channel_types()
     epochs = mne.Epochs(
         raw.copy().pick("eeg" if has_eeg else list(HEART_TYPES)),
         events,
+        event_id=event_id,
         tmin=0.0,
         tmax=(n_samples - 1) / sfreq,
         baseline=None,
@@ -278,8 +328,7 @@ def make_epochs(raw: mne.io.BaseRaw, config: EpochsConfig, label: str | None) ->
         verbose="error",
     )
     total = len(starts)
-    kept_idx = np.asarray(epochs.selection, dtype=int)
-    dropped_annotation = total - len(kept_idx)
+    dropped_annotation = total - len(epochs)
     data = epochs.get_data(copy=False)
     if len(data) == 0:
         raise RecordingError(
@@ -296,9 +345,9 @@ def make_epochs(raw: mne.io.BaseRaw, config: EpochsConfig, label: str | None) ->
             "epochs",
             f"all {total} epochs rejected ({rule}); loosen epochs.reject or check the data",
         )
-    kept_idx = kept_idx[keep]
+    epochs.drop(np.flatnonzero(drop), reason=rule, verbose="error")
+    kept_idx = np.asarray(epochs.selection, dtype=int)
     onsets = [round(float(s) / sfreq, 6) for s in starts[kept_idx]]
-    epoch_labels = [labels[i] for i in kept_idx] if labels is not None else [label] * len(onsets)
     report = {
         "source": config.source,
         "length_s": config.length_s,
@@ -312,11 +361,12 @@ def make_epochs(raw: mne.io.BaseRaw, config: EpochsConfig, label: str | None) ->
         "kept": int(keep.sum()),
     }
     return EpochSet(
-        data=data[keep],
+        epochs=epochs,
+        data=epochs.get_data(copy=False),
         ch_names=list(epochs.ch_names),
         info=epochs.info,
         onsets_s=onsets,
-        labels=epoch_labels,
+        labels=[labels[i] for i in kept_idx],
         report=report,
     )
 
@@ -330,10 +380,15 @@ def rasterizer_for(info: mne.Info, config: TopomapConfig) -> Any:
     """Return a :class:`~eegemo.eeg.topomap.TopomapRasterizer`, cached per montage.
 
     Building one solves for the interpolation matrix; every recording with the same
-    channels, positions and options (in this process) reuses it.
+    channels, positions and options (in this process) reuses it. The positions are
+    taken in single precision, as FIF files store them, so that a recording in memory
+    and the same recording saved and read back give the same bytes.
     """
     from .topomap import TopomapRasterizer
 
+    info = info.copy()
+    for ch in info["chs"]:
+        ch["loc"][:] = ch["loc"].astype(np.float32)
     positions = np.array([ch["loc"][:3] for ch in info["chs"]])
     key = (
         tuple(info["ch_names"]),
@@ -468,7 +523,10 @@ class CleanRecording:
 
 
 def clean_recording(
-    recording: Recording, config: PreprocessConfig, timings: dict[str, float] | None = None
+    recording: Recording,
+    config: PreprocessConfig,
+    timings: dict[str, float] | None = None,
+    raw: mne.io.BaseRaw | None = None,
 ) -> CleanRecording:
     """Read a recording, fix its channels and apply the configured stages, in memory.
 
@@ -480,6 +538,9 @@ def clean_recording(
         The preprocessing configuration.
     timings : dict, optional
         Receives seconds per step (``read``, ``channels``, one per stage).
+    raw : mne.io.BaseRaw, optional
+        The recording already read and preloaded, used instead of reading
+        ``recording.path``; modified in place.
 
     Returns
     -------
@@ -494,8 +555,9 @@ def clean_recording(
     from .channels import prepare_channels
     from .io import read_raw
 
-    with step("read", timings):
-        raw = read_raw(recording.path)
+    if raw is None:
+        with step("read", timings):
+            raw = read_raw(recording.path)
     with step("channels", timings):
         raw, channel_report = prepare_channels(raw, config.channels)
         # Fail short recordings before the stages, whose own errors would be obscure.
@@ -611,6 +673,11 @@ class RecordingResult:
 
     Attributes
     ----------
+    raw : mne.io.BaseRaw
+        The cleaned recording (every channel kept by the channel hygiene).
+    ica : mne.preprocessing.ICA | None
+        The fitted ICA with ``exclude`` set to the removed components; ``None``
+        without an ica stage (or without EEG).
     epochs : EpochSet
         The kept epochs.
     bandpower : ndarray of float32, shape (n_epochs, n_channels, n_bands) | None
@@ -630,6 +697,8 @@ class RecordingResult:
         Seconds per step.
     """
 
+    raw: Any
+    ica: Any
     epochs: EpochSet
     bandpower: np.ndarray | None
     topomaps: np.ndarray | None
@@ -640,12 +709,14 @@ class RecordingResult:
     timings_s: dict[str, float]
 
 
-def compute_recording(recording: Recording, config: PreprocessConfig) -> RecordingResult:
+def compute_recording(
+    recording: Recording, config: PreprocessConfig, raw: mne.io.BaseRaw | None = None
+) -> RecordingResult:
     """Run read → channels → stages → epochs → band power → topomaps → heart in memory.
 
-    The band power and heart features are those :func:`process_recording` writes. Its
-    topomaps can differ in the last bits: it makes them from the saved cleaned
-    recording, whose channel positions FIF stores in single precision.
+    The epochs, band power, topomaps and heart features are the same bytes as those
+    :func:`process_recording` writes when both run with the same number of BLAS
+    threads (its workers use one).
 
     Parameters
     ----------
@@ -653,6 +724,9 @@ def compute_recording(recording: Recording, config: PreprocessConfig) -> Recordi
         What to process.
     config : PreprocessConfig
         The preprocessing configuration.
+    raw : mne.io.BaseRaw, optional
+        The recording already read and preloaded, used instead of reading
+        ``recording.path``; modified in place.
 
     Returns
     -------
@@ -668,7 +742,7 @@ def compute_recording(recording: Recording, config: PreprocessConfig) -> Recordi
     found: list[str] = []
     power = images = None
     with _warnings_into(found):
-        clean = clean_recording(recording, config, timings)
+        clean = clean_recording(recording, config, timings, raw)
         _check_heart_alone(recording, clean.channels, config)
         with step("epochs", timings):
             epochs = make_epochs(clean.raw, config.epochs, recording.label)
@@ -677,6 +751,8 @@ def compute_recording(recording: Recording, config: PreprocessConfig) -> Recordi
             images = _topomaps(power, epochs.info, config, timings)
         physio = _physio(clean.raw, epochs.onsets_s, config, timings)
     return RecordingResult(
+        raw=clean.raw,
+        ica=clean.ica,
         epochs=epochs,
         bandpower=power,
         topomaps=images,
@@ -688,8 +764,95 @@ def compute_recording(recording: Recording, config: PreprocessConfig) -> Recordi
     )
 
 
-#: Steps whose output a later run keeps when their key is unchanged.
-REUSABLE = ("bandpower", "physio")
+def provenance_record(
+    recording: Recording,
+    config: PreprocessConfig,
+    clean: dict[str, Any],
+    epochs: dict[str, Any],
+    used: list[str],
+    physio: dict[str, Any] | None,
+    found: list[str],
+    sfreq: float,
+) -> dict[str, Any]:
+    """What was done to a recording and why: the provenance shared by every entry point.
+
+    Parameters
+    ----------
+    recording : Recording
+        The recording.
+    config : PreprocessConfig
+        The preprocessing configuration.
+    clean : dict
+        ``channels`` (report of :func:`~eegemo.eeg.channels.prepare_channels`) and
+        ``stages`` (one record per stage).
+    epochs : dict
+        The epochs' report with ``onsets_s`` and ``labels``.
+    used : list of str
+        The EEG channels of the band power and topomaps (empty without EEG).
+    physio : dict | None
+        The heart features' record, None without them.
+    found : list of str
+        Distinct warnings raised while processing.
+    sfreq : float
+        Sampling frequency of the epochs in Hz.
+
+    Returns
+    -------
+    provenance : dict
+        ``versions``, ``config``, ``recording``, ``channels``, ``stages``,
+        ``ica_excluded``, ``epochs``, ``bandpower``, ``bands``, ``physio``, ``warnings``
+        and ``notes`` (what the user should know although nothing failed).
+    """
+    has_eeg = clean["channels"]["n_eeg"] > 0
+    bandpower = bandpower_record(config, sfreq) if has_eeg else None
+    return {
+        "versions": versions("mne", "numpy", "scipy"),
+        "config": to_dict(config),
+        "recording": {
+            "id": recording.id,
+            "subject": recording.subject,
+            "label": recording.label,
+            "path": str(recording.path),
+            "notes": list(recording.notes),
+        },
+        "channels": {**clean["channels"], "used": used, "n_used": len(used)},
+        "stages": clean["stages"],
+        "ica_excluded": [
+            e for r in clean["stages"] if r["name"] == "ica" for e in r.get("excluded", [])
+        ],
+        "epochs": epochs,
+        "bandpower": bandpower,
+        "bands": (
+            {name: list(edges) for name, edges in config.bandpower.bands.items()}
+            if has_eeg
+            else None
+        ),
+        "physio": physio,
+        "warnings": sorted(set(found)),
+        "notes": [
+            *clean["channels"].get("notes", []),
+            *filter(None, [(bandpower or {}).get("note"), (physio or {}).get("note")]),
+        ],
+    }
+
+
+def write_epochs(path: str | Path, epochs: mne.BaseEpochs) -> None:
+    """Save epochs as FIF in double precision, atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        The file, named as MNE expects (ending in ``-epo.fif``).
+    epochs : mne.BaseEpochs
+        The epochs; :func:`mne.read_epochs` reads back the same data and drop log.
+    """
+    with atomic_path(path) as tmp:
+        epochs.save(tmp, fmt="double", overwrite=True, verbose="error")
+
+
+#: Steps whose output a later run keeps when their key is unchanged (``epochs``: the
+#: epochs file written on request).
+REUSABLE = ("epochs", "bandpower", "physio")
 
 
 def _forget_previous(
@@ -741,15 +904,16 @@ def process_recording(
     out_dir: str | Path,
     inputs: list[dict[str, Any]] | None = None,
     keep_clean: bool = True,
+    save_epochs: bool = False,
 ) -> dict[str, Any]:
     """Preprocess one recording and write its outputs under ``out_dir``.
 
     Steps whose key (:func:`~eegemo.eeg.cache.step_keys`) has not changed are not run
     again: the cleaned recording is read from ``OUT/clean/`` when it is there for the
-    same key, and the band power and heart features are kept when the previous
-    provenance shows the same step key and the file is intact. Epochs, band power,
-    topomaps and heart features are always derived from the saved cleaned recording,
-    so the outputs are the same bytes whichever steps were reused.
+    same key, and the band power, heart features and epochs file are kept when the
+    previous provenance shows the same step key and the file is intact. Epochs, band
+    power, topomaps and heart features are always derived from the saved cleaned
+    recording, so the outputs are the same bytes whichever steps were reused.
 
     Parameters
     ----------
@@ -766,6 +930,10 @@ def process_recording(
         Keep the cleaned recording in ``OUT/clean/`` for later runs. With ``False`` it
         is deleted once the recording is done, and a later change of configuration
         recomputes everything.
+    save_epochs : bool
+        Also write the kept epochs to ``OUT/clean/<id>-epo.fif`` (double precision,
+        with their drop log), for :func:`mne.read_epochs`. An epochs file written
+        earlier is kept, without this, as long as the epochs it holds are unchanged.
 
     Returns
     -------
@@ -774,7 +942,9 @@ def process_recording(
         after every output file is in place, so it marks the recording complete).
         Its ``steps`` give each step's key and whether it was reused; ``physio`` the
         heart channel used and the counts of usable and unusable epochs (None without
-        a heart channel).
+        a heart channel); ``outputs`` every file written with its SHA-256 (``epochs``
+        the epochs file), ``cleaned`` the cleaned recording and ICA kept in
+        ``OUT/clean/``.
 
     Raises
     ------
@@ -792,6 +962,7 @@ def process_recording(
     rel = output_paths(recording, png=config.topomap.png)
     previous, reusable = _forget_previous(out_dir, recording, rel, keys)
     kept = "bandpower" in reusable  # the band power, and with it the epochs' record
+    make = not kept or (save_epochs and "epochs" not in reusable)  # the epochs, again
     found: dict[str, list[str]] = {
         name: [] for name in ("clean", "epochs", "bandpower", "topomap", "physio")
     }
@@ -799,7 +970,7 @@ def process_recording(
         clean = read_clean(out_dir, recording.id, keys["clean"])
         reused = {
             "clean": clean is not None,
-            "epochs": kept,
+            "epochs": not make,
             "bandpower": kept,
             "topomap": False,
             "physio": "physio" in reusable,
@@ -826,19 +997,24 @@ def process_recording(
                 out_dir / clean["files"]["raw"]["path"], preload=not kept, verbose="error"
             )
             info = raw.copy().pick("eeg").info if has_eeg else None
-        if kept:
-            power = np.load(out_dir / rel["bandpower"], allow_pickle=False)
-            epochs_record, used = previous["epochs"], previous["channels"]["used"]
-            for name in ("epochs", "bandpower"):
-                found[name] = previous["steps"][name]["warnings"]
-        else:
+        if make:
             with _warnings_into(found["epochs"]), step("epochs", timings):
                 epochs = make_epochs(raw, config.epochs, recording.label)
-            if has_eeg:
-                with _warnings_into(found["bandpower"]):
-                    power = _band_power(epochs, config, timings)
             epochs_record = {**epochs.report, "onsets_s": epochs.onsets_s, "labels": epochs.labels}
             used = epochs.ch_names if has_eeg else []
+            if save_epochs and "epochs" not in reusable:
+                with step("write_epochs", timings):
+                    write_epochs(out_dir / rel["epochs"], epochs.epochs)
+        else:
+            epochs_record, used = previous["epochs"], previous["channels"]["used"]
+            found["epochs"] = previous["steps"]["epochs"]["warnings"]
+        if kept:
+            power = np.load(out_dir / rel["bandpower"], allow_pickle=False)
+            found["bandpower"] = previous["steps"]["bandpower"]["warnings"]
+        elif has_eeg:
+            with _warnings_into(found["bandpower"]):
+                power = _band_power(epochs, config, timings)
+        if make:
             del epochs
         arrays: dict[str, np.ndarray] = {}
         if reused["physio"]:
@@ -872,8 +1048,9 @@ def process_recording(
                     f"{len(images)} epochs",
                     rasterizer_for(info, config.topomap),
                 )
+            files = {"png": has_eeg, "epochs": save_epochs or "epochs" in reusable}
             for kind, path in rel.items():
-                if kind in arrays or (kind == "png" and has_eeg):
+                if kind in arrays or files.get(kind, False):
                     outputs[kind] = {"path": path, "sha256": sha256_file(out_dir / path)}
                 if kind in arrays:
                     outputs[kind]["shape"] = list(arrays[kind].shape)
@@ -881,46 +1058,29 @@ def process_recording(
         if not keep_clean:
             remove_clean(out_dir, recording.id)
 
-    bandpower = bandpower_record(config, info["sfreq"]) if has_eeg else None
     steps = [name for name in found if has_eeg or name not in ("bandpower", "topomap")]
-    provenance = {
-        "cache_key": keys["outputs"],
-        "steps": {
-            name: {"key": keys[name], "reused": reused[name], "warnings": found[name]}
-            for name in steps
-        },
-        "versions": versions("mne", "numpy", "scipy"),
-        "config": to_dict(config),
-        "recording": {
-            "id": recording.id,
-            "subject": recording.subject,
-            "label": recording.label,
-            "path": str(recording.path),
-            "inputs": inputs,
-            "notes": list(recording.notes),
-        },
-        "channels": {**clean["channels"], "used": used, "n_used": len(used)},
-        "stages": clean["stages"],
-        "ica_excluded": [
-            e for r in clean["stages"] if r["name"] == "ica" for e in r.get("excluded", [])
-        ],
-        "epochs": epochs_record,
-        "bandpower": bandpower,
-        "bands": (
-            {name: list(edges) for name, edges in config.bandpower.bands.items()}
-            if has_eeg
-            else None
-        ),
-        "physio": physio,
-        "cleaned": clean["files"] if keep_clean else {},
-        "outputs": outputs,
-        "warnings": sorted({w for ws in found.values() for w in ws}),
-        # What the user should know although nothing failed; printed by the batch.
-        "notes": [
-            *clean["channels"].get("notes", []),
-            *filter(None, [(bandpower or {}).get("note"), (physio or {}).get("note")]),
-        ],
-    }
+    provenance = provenance_record(
+        recording,
+        config,
+        clean,
+        epochs_record,
+        used,
+        physio,
+        [w for ws in found.values() for w in ws],
+        epochs_record["sfreq"],
+    )
+    provenance["recording"]["inputs"] = inputs
+    provenance.update(
+        {
+            "cache_key": keys["outputs"],
+            "steps": {
+                name: {"key": keys[name], "reused": reused[name], "warnings": found[name]}
+                for name in steps
+            },
+            "cleaned": clean["files"] if keep_clean else {},
+            "outputs": outputs,
+        }
+    )
     timings["total"] = round(time.perf_counter() - started, 3)
     provenance["timings_s"] = timings
     write_json(provenance_path(out_dir, recording.id), provenance)
