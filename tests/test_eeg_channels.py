@@ -302,11 +302,15 @@ def test_a_recording_without_enough_live_channels_fails():
     data[:4] = 0.0
     error = failure(mne.io.RawArray(data, raw.info, verbose="error"))
     assert "4 of 14 EEG channels are flat" in error.message
-    assert "channels.max_flat_fraction = 0.25" in error.message
-    # A looser rule accepts it; flat_uv = 0 switches the check off.
+    assert "channels.max_bad_fraction = 0.25" in error.message
+    # A looser rule accepts it (also under its former name); flat_uv = 0 switches it off.
     flat = mne.io.RawArray(data, raw.info, verbose="error")
-    _, report = prepare_channels(flat.copy(), ChannelsConfig(max_flat_fraction=0.5))
+    _, report = prepare_channels(flat.copy(), ChannelsConfig(max_bad_fraction=0.5))
     assert report["flat"] == EPOC[:4]
+    former = from_dict(ChannelsConfig, {"max_flat_fraction": 0.5})
+    assert former.max_bad_fraction == 0.5 and former.max_flat_fraction is None
+    with pytest.raises(ConfigError, match="max_flat_fraction: former name of max_bad_fraction"):
+        ChannelsConfig(max_bad_fraction=0.3, max_flat_fraction=0.5)
     _, report = prepare_channels(flat, ChannelsConfig(flat_uv=0))
     assert report["flat"] == []
     with pytest.raises(ConfigError, match="max_flat_fraction: expected a number from 0 to 1"):
