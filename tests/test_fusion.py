@@ -100,6 +100,21 @@ def test_the_inputs_choose_the_model_unless_one_is_named(folders):
     assert named.model == "late_fusion"
 
 
+def test_a_modality_recipe_fills_only_the_keys_left_at_their_defaults(folders):
+    _, train, _ = folders
+    heart = resolve_config(train, load_train_config(None, ['data.inputs=["physio"]']))
+    assert (heart.model, heart.model_kwargs) == ("feature_mlp", {"linear": True})
+    assert (heart.optimizer.lr, heart.epochs, heart.data.val_fraction) == (0.01, 30, 0.0)
+    assert heart.optimizer.weight_decay == load_train_config(None, []).optimizer.weight_decay
+    own = resolve_config(train, load_train_config(None, ['data.inputs=["physio"]',
+                                                        "optimizer.lr=0.003", "epochs=5"]))
+    assert (own.optimizer.lr, own.epochs, own.data.val_fraction) == (0.003, 5, 0.0)
+    named = resolve_config(train, load_train_config(None, ['data.inputs=["physio"]',
+                                                          "model=feature_mlp"]))
+    assert (named.optimizer.lr, named.epochs) == (0.001, 8)
+    assert resolve_config(train, heart) == heart
+
+
 def test_temperature_scaling_fits_overconfident_logits():
     rng = np.random.default_rng(0)
     targets = rng.integers(0, 2, 2000)

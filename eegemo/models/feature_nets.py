@@ -69,17 +69,26 @@ class FeatureMLP(nn.Module):
         Hidden layers (0 = logistic regression).
     dropout : float
         Dropout probability after each hidden layer.
+    linear : bool
+        Also fit a linear model on the input beside the MLP ("wide and deep"): in
+        training both heads' logits are returned, each fitted with its own loss; in
+        evaluation their mean. Ignored with ``depth=0``.
     """
 
     def __init__(self, num_classes: int, n_features: int, width: int = 64, depth: int = 1,
-                 dropout: float = 0.2):
+                 dropout: float = 0.2, linear: bool = False):
         super().__init__()
         self.body = _mlp(n_features, width, depth, dropout)
         self.fc = nn.Linear(width if depth else n_features, num_classes)
+        self.linear = nn.Linear(n_features, num_classes) if linear and depth else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map ``(N, n_features)`` to ``(N, num_classes)`` logits."""
-        return self.fc(self.body(x))
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Map ``(N, n_features)`` to ``(N, num_classes)`` logits (two heads in training)."""
+        out = self.fc(self.body(x))
+        if self.linear is None:
+            return out
+        heads = (out, self.linear(x))
+        return heads if self.training else (heads[0] + heads[1]) / 2
 
 
 class FusionNet(nn.Module):
@@ -172,10 +181,12 @@ def feature_mlp(
     width: int = 64,
     depth: int = 1,
     dropout: float = 0.2,
+    linear: bool = False,
 ) -> FeatureMLP:
     """Build the feature MLP (see :class:`FeatureMLP`)."""
     n_features = _vector_input("feature_mlp", input_shape)
-    return FeatureMLP(num_classes, n_features, width=width, depth=depth, dropout=dropout)
+    return FeatureMLP(num_classes, n_features, width=width, depth=depth, dropout=dropout,
+                      linear=linear)
 
 
 @register_model(

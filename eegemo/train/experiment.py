@@ -234,10 +234,11 @@ def _train_single(data, out, config, resume, progress, callbacks) -> dict:
 
 def _cross_validate(data, out, config, cv, resume, progress, callbacks, ctx) -> dict:
     from .data import cross_validation_splits
-    from .fusion import input_subjects
+    from .fusion import input_subjects, resolve_config
     from .metrics import summarize
     from .modality import input_modalities
 
+    config = resolve_config(data, config)  # its data.val_fraction shapes the folds
     modalities = input_modalities(data, config.data.inputs)
     if any(m.subjects is None for m in modalities):
         described = " + ".join(m.description for m in modalities)

@@ -235,13 +235,15 @@ def fused_modality(names: Sequence[str]) -> Modality:
 
 
 def resolve_config(path: str | Path, config: Any) -> Any:
-    """``config`` with the model its inputs call for, where it keeps the default model.
+    """``config`` with the model and recipe its inputs call for, where it keeps the default model.
 
     A configuration that keeps the default model (``topo_cnn``, made for EEG
     topomaps) trains ``fusion_net`` on several inputs joined early, and a single
     input's own ``default_model`` where its modality declares one (heart features:
     ``feature_mlp``); the default model options then give way to the new model's
-    own. A model named in the configuration is kept.
+    own, and the modality's ``default_settings`` replace the keys the configuration
+    leaves at their built-in defaults. A model named in the configuration is kept,
+    with the configuration as it is.
 
     Parameters
     ----------
@@ -253,7 +255,8 @@ def resolve_config(path: str | Path, config: Any) -> Any:
     Returns
     -------
     config : TrainConfig
-        The same object, or a copy with ``model`` and ``model_kwargs`` replaced.
+        The same object, or a copy with ``model``, ``model_kwargs`` and the
+        modality's default settings replaced.
     """
     from .settings import TrainConfig
 
@@ -261,14 +264,33 @@ def resolve_config(path: str | Path, config: Any) -> Any:
     if config.model != defaults.model:
         return config
     modalities = input_modalities(path, config.data.inputs)
+    settings: dict[str, Any] = {}
     if len(modalities) == 1:
         model = modalities[0].default_model
+        settings = dict(modalities[0].default_settings) if model is not None else {}
     else:
         model = None if config.data.fusion == "late" else FUSION_MODEL
     if model is None or model == config.model:
         return config
     kwargs = {} if config.model_kwargs == defaults.model_kwargs else config.model_kwargs
-    return dataclasses.replace(config, model=model, model_kwargs=kwargs)
+    resolved = dataclasses.replace(config, model=model, model_kwargs=kwargs)
+    for key, value in settings.items():
+        keys = key.split(".")
+        if _setting(config, keys) == _setting(defaults, keys):
+            resolved = _with_setting(resolved, keys, value)
+    return resolved
+
+
+def _setting(config: Any, keys: Sequence[str]) -> Any:
+    for key in keys:
+        config = getattr(config, key)
+    return config
+
+
+def _with_setting(config: Any, keys: Sequence[str], value: Any) -> Any:
+    if len(keys) > 1:
+        value = _with_setting(getattr(config, keys[0]), keys[1:], value)
+    return dataclasses.replace(config, **{keys[0]: value})
 
 
 def is_late(config: Any) -> bool:

@@ -90,6 +90,10 @@ class Modality:
     default_model : str or None
         Registered model trained on this modality alone when the configuration keeps
         the default model (None: the configuration's own default).
+    default_settings : mapping
+        The recipe that goes with ``default_model``: dotted training keys and their
+        values (``{"optimizer.lr": 0.01}``), applied with it to the keys the
+        configuration leaves at their built-in defaults.
     """
 
     name: str
@@ -103,6 +107,7 @@ class Modality:
     eval_extras: Mapping[str, Callable[..., Any]] = dataclasses.field(default_factory=dict)
     secondary: bool = False
     default_model: str | None = None
+    default_settings: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 _REGISTRY: dict[str, Modality] = {}
