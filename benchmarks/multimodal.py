@@ -35,27 +35,21 @@ import time
 from pathlib import Path
 
 import numpy as np
-from baselines import logistic_regression, manifest_features, standardize_per_subject
-
-
-def read_rows(root: Path) -> list[dict]:
-    """The manifest's rows (the benchmark needs the band-power and physio columns)."""
-    import csv
-
-    with open(root / "manifest.csv", newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    missing = {"bandpower_path", "physio_path"} - set(rows[0]) if rows else {"rows"}
-    if missing:
-        raise SystemExit(f"{root}/manifest.csv lacks {', '.join(sorted(missing))}: "
-                         "preprocess with heart features")
-    return rows
+from baselines import (
+    logistic_regression,
+    manifest_features,
+    read_manifest_rows,
+    standardize_per_subject,
+    summarize_method,
+)
 
 
 def main() -> None:
     """Parse arguments, run every method on every fold, print the JSON summary."""
     from eegemo.train.data import cross_validation_splits, natural_sort
     from eegemo.train.experiment import train_on_split
-    from eegemo.train.metrics import classification_metrics, summarize
+    from eegemo.train.fusion import resolve_config
+    from eegemo.train.metrics import classification_metrics
     from eegemo.train.settings import load_train_config
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -70,7 +64,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="keep the network runs here")
     args = parser.parse_args()
 
-    rows = read_rows(args.data)
+    rows = read_manifest_rows(args.data, ("bandpower_path", "physio_path"),
+                              "preprocess with heart features")
     both = np.array([bool(r["path"]) and bool(r["physio_path"]) for r in rows])
     rows = [r for r, keep in zip(rows, both, strict=True) if keep]
     subjects = np.array([r["subject"] for r in rows])
@@ -98,21 +93,21 @@ def main() -> None:
             scores.setdefault(f"lr:{name}", []).append(
                 classification_metrics(y[test], pred, classes))
         for name in inputs:
-            config = load_train_config(args.config, [*args.overrides,
-                                                     f"data.inputs={json.dumps(name.split('+'))}"])
+            config = resolve_config(args.data, load_train_config(
+                args.config, [*args.overrides, f"data.inputs={json.dumps(name.split('+'))}"]))
+            # the same test subjects; the validation subjects as the input's recipe says
+            fold = cross_validation_splits(subjects, cv, config.data.val_fraction,
+                                           config.seed)[k - 1]
             start = time.perf_counter()
             run_dir = out_root / name.replace("+", "_") / f"fold-{k:02d}"
-            result, _ = train_on_split(args.data, run_dir, config, split, progress=False)
+            result, _ = train_on_split(args.data, run_dir, config, fold, progress=False)
             seconds[f"net:{name}"] = seconds.get(f"net:{name}", 0.0) + time.perf_counter() - start
             scores.setdefault(f"net:{name}", []).append(result.report["test"])
         done = {n: round(s[-1]["balanced_accuracy"], 4) for n, s in scores.items()}
         print(f"fold {k}/{len(splits)} balanced accuracy: {done}", file=sys.stderr, flush=True)
 
-    methods = {}
-    for name, fold_metrics in scores.items():
-        methods[name] = {m: summarize([f[m] for f in fold_metrics])
-                         for m in ("balanced_accuracy", "macro_f1", "accuracy")}
-        methods[name]["fit_seconds"] = round(seconds[name], 1)
+    methods = {name: summarize_method(fold_metrics, seconds[name])
+               for name, fold_metrics in scores.items()}
     print(json.dumps({
         "data": str(args.data),
         "n_subjects": len(set(subjects)),
