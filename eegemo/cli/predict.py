@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from .options import add_device_option
+
+if TYPE_CHECKING:
+    from ..face.track import TrackOptions
 
 DESCRIPTION = """\
 Find the faces in PATH (an image, a folder searched recursively for images and
@@ -16,7 +20,14 @@ every class. A photo without a face is a normal result (no faces). A file that
 cannot be read is reported and the others are still done (exit status 1).
 
 Videos: every frame by default; --every N keeps every N-th frame, --fps F about F
-frames per second; each frame's result carries its index and time in seconds.
+frames per second; each frame's result carries its index and time in seconds. The
+faces are followed across the sampled frames: each gets a track id, and its class
+probabilities averaged over --smooth frames beside the raw ones. Each track is
+summarised (frames, start and end, mean probabilities, most frequent smoothed
+label); tracks seen in fewer than --min-track frames are flagged as probable false
+detections and left out of the summary line and the timeline. With
+--save-annotated, a video becomes an annotated video (boxes, track ids, smoothed
+labels) and a timeline plot of each track's probabilities.
 
 Large photos and frames: the detector sees at most --detect-size pixels on the longer
 side (default 2048); photos are decoded at reduced size (JPEGs directly at 1/2, 1/4
@@ -44,12 +55,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="print one JSON object: model, classes and one result per file")
     p.add_argument("--csv", metavar="FILE", help="also write a table with one row per face")
     p.add_argument("--save-annotated", metavar="DIR",
-                   help="save copies of the images (and sampled video frames) with boxes and "
-                   "labels under DIR, keeping the input's relative names")
+                   help="save copies of the images with boxes and labels under DIR, keeping "
+                   "the input's relative names; a video gives NAME.annotated.mp4 (its sampled "
+                   "frames with boxes, track ids and smoothed labels) and NAME.timeline.png")
     p.add_argument("--every", type=int, default=1, metavar="N",
                    help="video: keep every N-th frame (default 1)")
     p.add_argument("--fps", type=float, metavar="F",
                    help="video: keep about F frames per second (overrides --every)")
+    p.add_argument("--smooth", type=int, default=5, metavar="N",
+                   help="video: average each track's class probabilities over a centred "
+                   "window of N sampled frames (default 5; 1: no smoothing)")
+    p.add_argument("--min-track", default="3", metavar="N|P%",
+                   help="video: tracks seen in fewer than N sampled frames, or P%% of them, "
+                   "are flagged as probable false detections (default 3)")
+    p.add_argument("--max-missed", type=int, default=5, metavar="N",
+                   help="video: a track ends after N sampled frames without its face "
+                   "(default 5)")
     p.add_argument("--whole-image", action="store_true",
                    help="no detection: each image is one already-cropped face")
     p.add_argument("--min-face", type=int, default=24, metavar="PX",
@@ -67,19 +88,47 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _track_options(args: argparse.Namespace) -> TrackOptions:
+    """Video tracking options from ``--smooth``, ``--min-track`` and ``--max-missed``."""
+    from ..errors import EegemoError
+    from ..face.track import TrackOptions
+
+    text = args.min_track.strip()
+    try:
+        share = float(text[:-1]) / 100 if text.endswith("%") else 0.0
+        frames = 1 if text.endswith("%") else int(text)
+    except ValueError:
+        raise EegemoError(
+            f"--min-track must be a number of frames (3) or a percentage (10%), got {text!r}"
+        ) from None
+    return TrackOptions(smooth=args.smooth, max_missed=args.max_missed, min_frames=frames,
+                        min_share=share)
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _summary_line(record: dict) -> str:
     if "error" in record and not record.get("frames"):
         return f"{record['source']}: error: {record['error']}"
     if record["kind"] == "video":
         frames = record["frames"]
         n_faces = sum(len(f["faces"]) for f in frames)
-        labels: dict[str, int] = {}
-        for f in frames:
-            for face in f["faces"]:
-                labels[face["label"]] = labels.get(face["label"], 0) + 1
-        common = ", ".join(f"{k} {v}" for k, v in sorted(labels.items(), key=lambda kv: -kv[1]))
-        return (f"{record['source']}: {len(frames)} frames, {n_faces} faces"
-                + (f" ({common})" if common else ""))
+        kept = [t for t in record["tracks"] if not t["short"]]
+        n_short = len(record["tracks"]) - len(kept)
+        line = (f"{record['source']}: {len(frames)} frames, {n_faces} faces, "
+                f"{_plural(len(kept), 'track')}")
+        parts = [f"#{t['track']} {t['label']} ({t['label_share']:.0%} of "
+                 f"{_plural(t['frames'], 'frame')}, {t['start']:.2f}-{t['end']:.2f} s)"
+                 for t in kept]
+        if parts:
+            line += ": " + "; ".join(parts)
+        if n_short:
+            line += f" [{_plural(n_short, 'short track')} left out]"
+        if "error" in record:
+            line += f" error: {record['error']}"
+        return line
     faces = record["faces"]
     if not faces:
         return f"{record['source']}: no faces"
@@ -95,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
     from ..face.predict import FacePredictor, predict_path, write_predictions_csv
     from ..train.device import resolve_device
 
+    tracking = _track_options(args)
     device = resolve_device(args.device)
     detector = None if args.whole_image else FaceDetector(
         min_neighbors=args.min_neighbors, min_size=args.min_face
@@ -105,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     )
     records = predict_path(
         args.path, predictor, every=args.every, fps=args.fps,
-        annotate_dir=args.save_annotated, progress=not args.json,
+        annotate_dir=args.save_annotated, progress=not args.json, tracking=tracking,
     )
     if args.csv:
         write_predictions_csv(args.csv, records, predictor.classes)

@@ -6,7 +6,10 @@ for each face its ``box`` ``[x, y, w, h]``, ``label`` and per-class
 ``probabilities``. :func:`predict_path` runs it over an image, a folder of images
 (recursively) or a video (every N-th frame, or a given number of frames per
 second). A photo without a face is a normal result with an empty face list; an
-unreadable file is recorded with its error and the rest is still done.
+unreadable file is recorded with its error and the rest is still done. The faces of a
+video are followed across frames and their expression smoothed over time
+(:mod:`eegemo.face.track`). Annotated copies (a video's with a timeline plot) are
+written by :mod:`eegemo.face.annotate`.
 
 Memory does not grow with a photo's pixel count: photos are decoded at reduced size
 (:func:`~eegemo.face.detect.read_image`), the detector sees at most ``detect_size``
@@ -26,6 +29,15 @@ import numpy as np
 
 from ..atomic import atomic_open
 from ..errors import EegemoError
+from .annotate import (
+    FALLBACK_FPS,
+    annotate,
+    annotated_outputs,
+    annotated_path,
+    plot_timeline,
+    save_annotated_video,
+    save_image,
+)
 from .data import IMAGE_SUFFIXES
 from .detect import (
     DEFAULT_DETECT_SIZE,
@@ -36,13 +48,12 @@ from .detect import (
     read_image,
     to_gray,
 )
+from .track import TrackOptions, track_video
 
 #: File name endings read as videos.
 VIDEO_SUFFIXES = frozenset(
     {".avi", ".mp4", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".m4v"}
 )
-#: Formats annotated images are written in (others are saved as PNG).
-ANNOTATED_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 
 
 class FacePredictor:
@@ -249,17 +260,12 @@ def iter_video_frames(
     """
     import cv2
 
-    if every < 1:
-        raise EegemoError(f"--every must be at least 1, got {every}")
-    if fps is not None and fps <= 0:
-        raise EegemoError(f"--fps must be positive, got {fps}")
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise EegemoError(f"{path}: OpenCV cannot open this video")
     try:
         video_fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
-        if fps is not None:
-            every = max(1, round(video_fps / fps)) if video_fps > 0 else 1
+        every = frame_step(video_fps, every, fps)
         index = 0
         while True:
             if index % every == 0:
@@ -275,6 +281,25 @@ def iter_video_frames(
         cap.release()
 
 
+def frame_step(video_fps: float, every: int = 1, fps: float | None = None) -> int:
+    """Keep every how-many-th frame of a video (see :func:`iter_video_frames`).
+
+    Parameters
+    ----------
+    video_fps : float
+        The video's frame rate (0 when unknown: ``fps`` then keeps every frame).
+    every, fps
+        As for :func:`iter_video_frames`.
+    """
+    if every < 1:
+        raise EegemoError(f"--every must be at least 1, got {every}")
+    if fps is not None and fps <= 0:
+        raise EegemoError(f"--fps must be positive, got {fps}")
+    if fps is not None:
+        return max(1, round(video_fps / fps)) if video_fps > 0 else 1
+    return every
+
+
 def video_info(path: str | Path) -> tuple[float, int]:
     """Frame rate and frame count OpenCV reports for a video (0 when unknown)."""
     import cv2
@@ -284,63 +309,6 @@ def video_info(path: str | Path) -> tuple[float, int]:
         return float(cap.get(cv2.CAP_PROP_FPS) or 0.0), int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     finally:
         cap.release()
-
-
-# ------------------------------------------------------------------- annotation
-
-
-def annotate(
-    image: np.ndarray, faces: list[dict], original_size: tuple[int, int] | None = None
-) -> np.ndarray:
-    """A BGR copy of ``image`` with each face's box and label drawn on it.
-
-    Parameters
-    ----------
-    image : ndarray
-        OpenCV image (gray, BGR or BGRA).
-    faces : list of dict
-        As returned by :meth:`FacePredictor.predict_image`.
-    original_size : tuple of int, optional
-        ``(width, height)`` of the image the boxes refer to, when ``image`` is a reduced
-        copy of it: the boxes are scaled onto ``image``.
-    """
-    import cv2
-
-    out = image.copy()
-    if out.dtype != np.uint8 or out.ndim == 2 or out.shape[2] != 3:
-        out = cv2.cvtColor(to_gray(out), cv2.COLOR_GRAY2BGR)
-    width, height = original_size or (out.shape[1], out.shape[0])
-    sx, sy = out.shape[1] / width, out.shape[0] / height
-    for face in faces:
-        x, y, w, h = FaceBox(*face["box"]).scaled(sx, sy).as_list()
-        p = face["probabilities"][face["label"]]
-        thick = max(1, round(max(out.shape[:2]) / 400))
-        cv2.rectangle(out, (x, y), (x + w, y + h), (0, 255, 0), thick)
-        text = f"{face['label']} {p:.2f}"
-        scale = max(0.4, w / 200)
-        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
-        top = max(0, y - th - base - 2)
-        cv2.rectangle(out, (x, top), (x + tw + 2, top + th + base + 2), (0, 255, 0), -1)
-        cv2.putText(out, text, (x + 1, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                    (0, 0, 0), thick, cv2.LINE_AA)
-    return out
-
-
-def save_image(path: Path, image: np.ndarray) -> None:
-    """Encode ``image`` by the file's extension and write it atomically."""
-    import cv2
-
-    ok, buf = cv2.imencode(path.suffix if path.suffix else ".png", image)
-    if not ok:
-        raise EegemoError(f"{path}: OpenCV cannot encode this image format")
-    with atomic_open(path, "wb") as fh:
-        fh.write(buf.tobytes())
-
-
-def _annotated_path(out_dir: Path, rel: Path) -> Path:
-    suffix = rel.suffix.lower()
-    ext = suffix if suffix in ANNOTATED_SUFFIXES else ".png"
-    return out_dir / rel.with_suffix(ext)
 
 
 # ------------------------------------------------------------------- running
@@ -355,7 +323,7 @@ def _predict_image_file(
         record["faces"] = predictor.predict_image(image, size)
         if annotate_dir is not None:
             annotated = annotate(image, record["faces"], size)
-            save_image(_annotated_path(annotate_dir, rel), annotated)
+            save_image(annotated_path(annotate_dir, rel), annotated)
     except EegemoError as exc:
         record.pop("faces", None)
         record["error"] = str(exc)
@@ -365,8 +333,10 @@ def _predict_image_file(
 def _predict_video(
     predictor: FacePredictor,
     path: Path,
+    rel: Path,
     every: int,
     fps: float | None,
+    tracking: TrackOptions | None,
     annotate_dir: Path | None,
     progress: bool,
 ) -> dict:
@@ -380,17 +350,27 @@ def _predict_video(
         for index, t, frame in iter_video_frames(path, every, fps):
             faces = predictor.predict_image(frame)
             record["frames"].append({"frame": index, "time": t, "faces": faces})
-            if annotate_dir is not None:
-                target = annotate_dir / path.stem / f"frame_{index:06d}.jpg"
-                save_image(target, annotate(frame, faces))
             bar.update(index - last)
             last = index
     except EegemoError as exc:
         record["error"] = str(exc)
     finally:
         bar.close()
-    if not record["frames"] and "error" not in record:
-        record["error"] = f"{path}: no frame could be decoded"
+    if not record["frames"]:
+        record.setdefault("error", f"{path}: no frame could be decoded")
+        return record
+    record["tracks"] = track_video(record["frames"], predictor.classes, tracking)
+    if annotate_dir is not None:
+        short = {t["track"] for t in record["tracks"] if t["short"]}
+        video, timeline = annotated_outputs(annotate_dir, rel)
+        try:
+            rate = video_fps / frame_step(video_fps, every, fps) if video_fps > 0 else FALLBACK_FPS
+            save_annotated_video(path, iter_video_frames(path, every, fps), record["frames"],
+                                 video, rate, short)
+            plot_timeline(record["frames"], record["tracks"], predictor.classes, timeline,
+                          title=path.name)
+        except EegemoError as exc:
+            record["error"] = str(exc)
     return record
 
 
@@ -401,6 +381,7 @@ def predict_path(
     fps: float | None = None,
     annotate_dir: str | Path | None = None,
     progress: bool = True,
+    tracking: TrackOptions | None = None,
 ) -> list[dict]:
     """Predict the expressions of the faces in an image, a folder or a video.
 
@@ -413,18 +394,25 @@ def predict_path(
     every, fps
         Video frame sampling (see :func:`iter_video_frames`).
     annotate_dir : path-like, optional
-        Save a copy of every image (and sampled video frame) with boxes and labels
-        under this folder, keeping the input's relative names. It must not be the
-        input folder itself.
+        Save a copy of every image with boxes and labels under this folder, keeping the
+        input's relative names; for a video, a video of its sampled frames with boxes,
+        track ids and smoothed labels (``<name>.annotated.mp4``, or ``.avi`` where
+        OpenCV cannot write MPEG-4) and a timeline plot (``<name>.timeline.png``).
+        Nothing written may replace an input file.
     progress : bool
         Progress bars.
+    tracking : TrackOptions, optional
+        How the faces of a video are tracked and smoothed; default
+        :class:`~eegemo.face.track.TrackOptions`.
 
     Returns
     -------
     records : list of dict
-        One per input file: ``source``, ``kind`` and ``faces`` (image) or ``fps`` and
-        ``frames`` (video; each ``frame``, ``time`` in seconds and ``faces``), or
-        ``error`` when the file could not be read.
+        One per input file: ``source``, ``kind`` and ``faces`` (image) or ``fps``,
+        ``frames`` (video; each ``frame``, ``time`` in seconds and ``faces``, whose
+        faces also carry ``track``, ``smoothed`` and ``smoothed_label``) and ``tracks``
+        (see :func:`~eegemo.face.track.track_video`), or ``error`` when the file could
+        not be read.
     """
     from tqdm import tqdm
 
@@ -441,14 +429,14 @@ def predict_path(
         files, base = [path], path.parent
     if out_dir is not None:
         out_resolved = out_dir.resolve()
+        inputs = {f.resolve(): f for f in files}
         for f in files:
-            rel = f.relative_to(base)
-            is_image = f.suffix.lower() in IMAGE_SUFFIXES
-            if is_image and _annotated_path(out_resolved, rel) == f.resolve():
-                raise EegemoError(
-                    f"{out_dir}: annotated images would overwrite the input {f}; "
-                    "choose another --save-annotated folder"
-                )
+            for target in annotated_outputs(out_resolved, f.relative_to(base)):
+                if target in inputs:
+                    raise EegemoError(
+                        f"{out_dir}: annotated copies would overwrite the input "
+                        f"{inputs[target]}; choose another --save-annotated folder"
+                    )
     records = []
     images = [f for f in files if f.suffix.lower() in IMAGE_SUFFIXES]
     bar = tqdm(
@@ -456,7 +444,8 @@ def predict_path(
     )
     for f in files:
         if f.suffix.lower() in VIDEO_SUFFIXES:
-            records.append(_predict_video(predictor, f, every, fps, out_dir, progress))
+            records.append(_predict_video(predictor, f, f.relative_to(base), every, fps,
+                                          tracking, out_dir, progress))
         else:
             records.append(_predict_image_file(predictor, f, f.relative_to(base), out_dir))
             bar.update(1)
@@ -468,7 +457,8 @@ def prediction_rows(records: list[dict], classes: Sequence[str]) -> Iterator[dic
     """Flatten :func:`predict_path` records into table rows, one per face.
 
     Images or frames without a face get one row with an empty ``face``; unreadable
-    files one row with their ``error``.
+    files one row with their ``error``. ``track`` and ``smoothed_label`` are empty for
+    images.
     """
     for rec in records:
         frames = rec.get("frames") or [{"frame": "", "time": "", "faces": rec.get("faces", [])}]
@@ -479,7 +469,9 @@ def prediction_rows(records: list[dict], classes: Sequence[str]) -> Iterator[dic
                 yield {**base, "face": ""}
             for i, face in enumerate(fr["faces"]):
                 x, y, w, h = face["box"]
-                row = {**base, "face": i, "x": x, "y": y, "w": w, "h": h, "label": face["label"]}
+                row = {**base, "face": i, "x": x, "y": y, "w": w, "h": h, "label": face["label"],
+                       "track": face.get("track", ""),
+                       "smoothed_label": face.get("smoothed_label", "")}
                 row.update({f"p_{c}": face["probabilities"][c] for c in classes})
                 yield row
 
@@ -488,7 +480,8 @@ def write_predictions_csv(
     path: str | os.PathLike, records: list[dict], classes: Sequence[str]
 ) -> None:
     """Write :func:`prediction_rows` as a CSV table, atomically."""
-    fields = ["source", "frame", "time", "face", "x", "y", "w", "h", "label"]
+    fields = ["source", "frame", "time", "face", "x", "y", "w", "h", "label", "track",
+              "smoothed_label"]
     fields += [f"p_{c}" for c in classes] + ["error"]
     with atomic_open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields, restval="")
