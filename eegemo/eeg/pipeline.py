@@ -41,6 +41,7 @@ from ..integrity import sha256_file
 from ..physio.recording import HEART_TYPES, PhysioResult, epoch_features, heart_channels
 from .cache import CLEAN_DIR, describe_inputs, read_clean, remove_clean, step_keys, write_clean
 from .io import Recording
+from .rejection import autoreject_epochs
 from .settings import EpochsConfig, PreprocessConfig, RejectConfig, TopomapConfig
 from .spectral import band_power
 from .stages import StageContext
@@ -139,7 +140,8 @@ class EpochSet:
     labels : list of str or None
         Label of each kept epoch.
     report : dict
-        Counts of candidate, rejected and kept epochs and the reasons.
+        Counts of candidate, rejected and kept epochs and the reasons; with
+        ``method = "autoreject"`` also ``autoreject``, what it learnt and did.
     """
 
     epochs: Any
@@ -281,7 +283,9 @@ def make_epochs(raw: mne.io.BaseRaw, config: EpochsConfig, label: str | None) ->
     Windows overlapping a ``BAD``/``EDGE`` annotation or reaching past the end are
     dropped first, then the rejection rule of ``config.reject`` is applied to the
     EEG channels; the drop log of the :class:`mne.Epochs` returned records both, the
-    rule's text being the reason of the epochs it dropped. A recording without EEG (a
+    rule's text being the reason of the epochs it dropped (``"AUTOREJECT"`` for
+    ``method = "autoreject"``, whose kept epochs have their bad channels interpolated,
+    see :func:`~eegemo.eeg.rejection.autoreject_epochs`). A recording without EEG (a
     heart signal processed alone) is cut the same way on its heart channels, without
     the rejection rule. Each epoch's event code stands for its label (``event_id``, see
     :func:`event_code`: the same in every recording).
@@ -335,17 +339,26 @@ def make_epochs(raw: mne.io.BaseRaw, config: EpochsConfig, label: str | None) ->
             "epochs",
             f"all {total} epochs overlap bad segments or the end of the recording",
         )
-    if has_eeg:
-        drop, rule = _reject(data, config.reject)
-    else:
+    learnt: dict[str, Any] | None = None  # what autoreject learnt and did
+    if not has_eeg:
         drop, rule = np.zeros(len(data), bool), "none (no EEG: heart signal alone)"
+    elif config.reject.method == "autoreject":
+        windows = np.asarray(epochs.selection, dtype=int)
+        # A copy, bad channels interpolated, bad epochs dropped through MNE ("AUTOREJECT").
+        epochs, record = autoreject_epochs(epochs)
+        drop, rule = np.isin(np.arange(len(data)), record["dropped"]), record["rule"]
+        learnt = {k: v for k, v in record.items() if k not in ("method", "rule")}
+        learnt["dropped"] = [int(w) for w in windows[drop]]  # windows, as in the drop log
+    else:
+        drop, rule = _reject(data, config.reject)
     keep = ~drop
     if not keep.any():
         raise RecordingError(
             "epochs",
             f"all {total} epochs rejected ({rule}); loosen epochs.reject or check the data",
         )
-    epochs.drop(np.flatnonzero(drop), reason=rule, verbose="error")
+    if learnt is None:
+        epochs.drop(np.flatnonzero(drop), reason=rule, verbose="error")
     kept_idx = np.asarray(epochs.selection, dtype=int)
     onsets = [round(float(s) / sfreq, 6) for s in starts[kept_idx]]
     report = {
@@ -360,6 +373,8 @@ def make_epochs(raw: mne.io.BaseRaw, config: EpochsConfig, label: str | None) ->
         "rule": rule,
         "kept": int(keep.sum()),
     }
+    if learnt is not None:
+        report["autoreject"] = learnt
     return EpochSet(
         epochs=epochs,
         data=epochs.get_data(copy=False),

@@ -15,6 +15,7 @@ from ..errors import ConfigError
 from ..physio.settings import PhysioConfig
 from .channels import ChannelsConfig
 from .io import DiscoveryConfig
+from .rejection import require_autoreject
 from .spectral import DEFAULT_BANDS, METHODS
 from .stages import Stage, StageSpec
 
@@ -33,9 +34,14 @@ class RejectConfig:
     method: str = option(
         "ptp",
         help='"none"; "ptp": drop an epoch when any EEG channel\'s peak-to-peak amplitude '
-        'exceeds ptp_uv; "percentile": autoreject-like, per-channel thresholds from the '
-        "recording's own distribution (see percentile, factor, max_bad_fraction).",
-        choices=("none", "ptp", "percentile"),
+        'exceeds ptp_uv; "percentile": per-channel thresholds from percentiles of the '
+        "peak-to-peak values of the recording's own epochs, dropping an epoch when more "
+        "than max_bad_fraction of its channels exceed theirs (see percentile, factor); "
+        '"autoreject": autoreject\'s local, per-channel thresholds learnt by '
+        "cross-validation, dropping an epoch when at least a learnt fraction of its "
+        "channels exceed theirs and otherwise interpolating its bad channels in that epoch "
+        "(Jas et al. 2017; needs pip install autoreject).",
+        choices=("none", "ptp", "percentile", "autoreject"),
     )
     ptp_uv: float = option(150.0, help='Peak-to-peak threshold in µV for method "ptp".')
     percentile: float = option(
@@ -58,6 +64,8 @@ class RejectConfig:
             raise ConfigError(
                 f"max_bad_fraction: expected in [0, 1), got {self.max_bad_fraction}"
             )
+        if self.method == "autoreject":
+            require_autoreject(key="method")
 
 
 @dataclasses.dataclass
