@@ -3,8 +3,9 @@
 ``topo_resnet`` is torchvision's ResNet-18 (its ``BasicBlock``) adapted to small
 multi-band images: a 3x3 stride-1 stem without max-pooling, ``in_chans`` equal to
 the number of bands, a width multiplier, and dropout before the classifier.
-``topo_cnn`` is a small VGG-style network. Both work for any size divisible by 8
-(32x32 and 64x64 topomaps).
+``topo_cnn`` is a small VGG-style network. ``topo_hybrid`` trains ``topo_cnn`` side by
+side with a linear model on the band power of the topomap's regions and averages the
+two. All work for any size divisible by 8 (32x32 and 64x64 topomaps).
 """
 
 from __future__ import annotations
@@ -177,3 +178,82 @@ def topo_cnn(
     """Build the small topomap CNN (see :class:`TopoCNN`)."""
     bands = _topomap_input("topo_cnn", input_shape)
     return TopoCNN(num_classes, bands, width=width, dropout=dropout)
+
+
+class TopoHybrid(nn.Module):
+    """Several ``topo_cnn`` and a linear model on regional band power, averaged.
+
+    The linear head sees the topomap averaged over ``regions x regions`` blocks of
+    pixels (a band-power vector like a logistic regression's); each CNN sees the whole
+    map. In training the model returns every head's logits, so each is fitted with its
+    own loss (the trainer averages them); in evaluation it returns their mean.
+
+    Parameters
+    ----------
+    num_classes : int
+        Output classes.
+    in_chans : int
+        Input channels (frequency bands).
+    width : int
+        Channels of each CNN's first stage.
+    dropout : float
+        Dropout probability before each CNN's linear layer.
+    members : int
+        Number of CNNs (each initialised differently).
+    linear : bool
+        Add the linear head.
+    regions : int
+        The linear head's input is ``in_chans * regions**2`` regional means.
+    """
+
+    def __init__(self, num_classes: int, in_chans: int, width: int = 8, dropout: float = 0.5,
+                 members: int = 1, linear: bool = True, regions: int = 8):
+        super().__init__()
+        self.cnns = nn.ModuleList(
+            TopoCNN(num_classes, in_chans, width=width, dropout=dropout) for _ in range(members)
+        )
+        self.linear = None
+        if linear:
+            self.linear = nn.Sequential(
+                nn.AdaptiveAvgPool2d(regions),
+                nn.Flatten(),
+                nn.Linear(in_chans * regions**2, num_classes),
+            )
+            nn.init.zeros_(self.linear[-1].weight)
+            nn.init.zeros_(self.linear[-1].bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """Logits ``(N, num_classes)`` of every head in training, their mean in evaluation."""
+        heads = tuple(cnn(x) for cnn in self.cnns)
+        if self.linear is not None:
+            heads += (self.linear(x),)
+        return heads if self.training else sum(heads) / len(heads)
+
+
+@register_model(
+    "topo_hybrid",
+    family="eeg",
+    description="topo_cnn and a linear model on regional band power, trained side by side",
+    input_shape=(5, 32, 32),
+    num_classes=2,
+)
+def topo_hybrid(
+    num_classes: int = 2,
+    input_shape: Sequence[int] = (5, 32, 32),
+    width: int = 8,
+    dropout: float = 0.5,
+    members: int = 1,
+    linear: bool = True,
+    regions: int = 8,
+) -> TopoHybrid:
+    """Build the CNN + linear topomap model (see :class:`TopoHybrid`)."""
+    bands, size = square_image("topo_hybrid", input_shape)
+    if size < 8 or size % regions:
+        raise ConfigError(
+            f"topo_hybrid needs topomaps of at least 8x8 pixels whose size is a multiple of "
+            f"regions={regions}, got {size}"
+        )
+    if members < 1 and not linear:
+        raise ConfigError("topo_hybrid needs at least one member CNN or the linear head")
+    return TopoHybrid(num_classes, bands, width=width, dropout=dropout, members=members,
+                      linear=linear, regions=regions)
