@@ -466,6 +466,7 @@ def run_demo(
     from ..eeg.simulate import CONDITION_HEART_RATES, ECG_CHANNEL
     from ..train.checkpoint import load_model
     from ..train.experiment import evaluate_checkpoint, train_run
+    from ..train.fusion import resolve_config
     from ..train.modality import section
     from ..train.report import plot_confusion
     from ..train.settings import load_train_config
@@ -548,10 +549,11 @@ def run_demo(
     trained, metrics, facts, configs = {}, {}, {}, {}
     for name, (inputs, run, metrics_file) in MODELS.items():
         run_dir = out / run
-        configs[name] = load_train_config(None, [*plan.train_overrides(inputs),
-                                                 *_inputs_override(inputs)])
-        with _step(f"train_{inputs}", f"Training the {name} model for {plan.epochs} epoch(s), "
-                   "validation on held-out training subjects", timings, progress):
+        configs[name] = resolve_config(prep_train, load_train_config(
+            None, [*plan.train_overrides(inputs), *_inputs_override(inputs)]))
+        with _step(f"train_{inputs}", f"Training the {name} model ({configs[name].model}) for "
+                   f"{configs[name].epochs} epoch(s), validation on held-out training subjects",
+                   timings, progress):
             trained[name] = train_run(prep_train, run_dir, configs[name],
                                       resume=(run_dir / "config.toml").is_file(),
                                       progress=progress)
