@@ -71,6 +71,12 @@ def test_keys_change_only_from_the_step_whose_settings_changed(study, tmp_path):
     assert changed(step_keys(rec, config("bandpower.log10=false"))) == [
         "bandpower", "topomap", "outputs"
     ]  # fmt: skip
+    reordered = "bandpower.bands={ theta = [4.0, 8.0], delta = [1.0, 4.0] }"
+    in_order = "bandpower.bands={ delta = [1.0, 4.0], theta = [4.0, 8.0] }"
+    # the arrays follow the order of the bands, which the sorted digest would lose
+    assert step_keys(rec, config(reordered))["epochs"] == step_keys(rec, config(in_order))["epochs"]
+    assert step_keys(rec, config(reordered))["bandpower"] != step_keys(
+        rec, config(in_order))["bandpower"]
     assert changed(step_keys(Recording(path, "a", "s1", "task"), config())) == [
         "epochs", "bandpower", "topomap", "physio", "outputs"
     ]  # fmt: skip

@@ -5,7 +5,7 @@ of the key of the step before it::
 
     clean       the input files' bytes (size and SHA-256, not their location), line_freq,
                 [channels], [[stages]] and the eegemo version
-    epochs      the clean key, [epochs] and the recording's label
+    epochs      the clean key, [epochs], the recording's label and its rated trials
     bandpower   the epochs key and [bandpower]
     topomap     the bandpower key and [topomap] (png included)
     physio      the epochs key and [physio]
@@ -125,10 +125,13 @@ def step_keys(
             }
         )
     }
-    keys["epochs"] = _digest(
-        {"clean": keys["clean"], "epochs": sections["epochs"], "label": recording.label}
-    )
-    keys["bandpower"] = _digest({"epochs": keys["epochs"], "bandpower": sections["bandpower"]})
+    epochs = {"clean": keys["clean"], "epochs": sections["epochs"], "label": recording.label}
+    if recording.trials:  # the rated trials, by their bounds or events and labels
+        epochs["trials"] = [[t.event, t.onset_s, t.offset_s, t.label] for t in recording.trials]
+    keys["epochs"] = _digest(epochs)
+    # the digest sorts keys, and the order of the bands is the order of the arrays
+    keys["bandpower"] = _digest({"epochs": keys["epochs"], "bandpower": sections["bandpower"],
+                                 "band_order": list(config.bandpower.bands)})
     keys["topomap"] = _digest({"bandpower": keys["bandpower"], "topomap": sections["topomap"]})
     keys["physio"] = _digest({"epochs": keys["epochs"], "physio": sections["physio"]})
     keys["outputs"] = _digest(

@@ -23,6 +23,16 @@ from typing import TYPE_CHECKING
 
 from ..config import option
 from ..errors import ConfigError, EegemoError, RecordingError, first_line
+from .ratings import (
+    RatingsConfig,
+    RatingsTable,
+    Row,
+    Trial,
+    is_trial_table,
+    label_trials,
+    read_ratings,
+    rows_for,
+)
 
 if TYPE_CHECKING:
     import mne
@@ -64,6 +74,9 @@ class Recording:
     notes : tuple of str
         Why the id or the subject carries a hash suffix: the files or subjects it was
         told apart from.
+    trials : tuple of Trial
+        The rated trials of a per-trial labels CSV (:mod:`eegemo.eeg.ratings`): each
+        epoch takes the label of the trial it falls in. Empty without such a table.
     """
 
     path: Path
@@ -71,6 +84,7 @@ class Recording:
     subject: str
     label: str | None
     notes: tuple[str, ...] = ()
+    trials: tuple[Trial, ...] = ()
 
 
 @dataclasses.dataclass
@@ -95,7 +109,11 @@ class DiscoveryConfig:
     labels_csv: str | None = option(
         None,
         help="CSV file with columns recording (file name, relative path or stem), subject, "
-        "label; its values take precedence over the patterns.",
+        "label; its values take precedence over the patterns. With an event or onset/offset "
+        "column it is a table of rated trials instead (see ratings).",
+    )
+    ratings: RatingsConfig = option(
+        RatingsConfig(), help="Labels of the trials of a per-trial labels CSV."
     )
     bids: bool | None = option(
         None,
@@ -324,6 +342,66 @@ def _find_files(raw: Path, bids: bool) -> tuple[list[Path], list[tuple[Path, str
     return unique, sorted(skipped)
 
 
+def _names(path: Path, rel: str) -> tuple[str, ...]:
+    """The names a labels CSV may give a recording: relative path, without extension, name, stem."""
+    stem = _strip_extension(path)
+    return (rel, rel[: len(rel) - len(path.name)] + stem, path.name, stem)
+
+
+def _rated_trials(
+    assigned: list[tuple[Path, str, str | None]],
+    root: Path,
+    table: RatingsTable,
+    config: RatingsConfig,
+) -> tuple[
+    list[tuple[Path, str, str | None]], list[tuple[Trial, ...]], list[tuple[Path, str]]
+]:
+    """Give each recording the labelled trials of a per-trial labels CSV.
+
+    A recording without rows, or sharing its rows with another recording (a table by
+    subject without the session or run telling them apart), is returned as a failure.
+
+    Returns
+    -------
+    assigned, trials, failures
+        The recordings with rows, the trials of each, and the others with the reason.
+    """
+    found: list[tuple[Path, str, str | None, list[Row]]] = []
+    failures: list[tuple[Path, str]] = []
+    for path, subject, label in assigned:
+        rel = path.relative_to(root).as_posix()
+        rows = rows_for(table, _names(path, rel), subject, path.name)
+        if rows is None:
+            failures.append((path, f"{rel}: no rows in ratings CSV {table.path}"))
+        else:
+            found.append((path, subject, label, rows))
+    sharing = collections.defaultdict(list)
+    for path, *_, rows in found:
+        sharing[id(rows)].append(path.relative_to(root).as_posix())
+    kept = []
+    for path, subject, label, rows in found:
+        others = sharing[id(rows)]
+        if len(others) > 1:
+            failures.append(
+                (
+                    path,
+                    f"{path.relative_to(root).as_posix()}: the rows of subject {subject!r} in "
+                    f"{table.path} match several recordings ({', '.join(others)}); add a "
+                    "session or run column, or a recording column",
+                )
+            )
+        else:
+            kept.append((path, subject, label, rows))
+    by_subject: dict[str, list[int]] = collections.defaultdict(list)
+    for i, (_, subject, _, _) in enumerate(kept):
+        by_subject[subject].append(i)
+    labelled = label_trials({s: [kept[i][3] for i in idx] for s, idx in by_subject.items()}, config)
+    trials: dict[int, tuple[Trial, ...]] = {}
+    for idx, per_recording in zip(by_subject.values(), labelled, strict=True):
+        trials.update({i: tuple(t) for i, t in zip(idx, per_recording, strict=True)})
+    return [k[:3] for k in kept], [trials[i] for i in range(len(kept))], failures
+
+
 def _assign(
     path: Path,
     rel: str,
@@ -340,8 +418,7 @@ def _assign(
     stem = _strip_extension(path)
     row: Mapping[str, str] = {}
     if table is not None:
-        keys = (rel, rel[: len(rel) - len(path.name)] + stem, path.name, stem)
-        row = next((table[k] for k in keys if k in table), None)
+        row = next((table[k] for k in _names(path, rel) if k in table), None)
         if row is None:
             raise RecordingError("discover", f"{rel}: not listed in labels CSV {config.labels_csv}")
     entities = dict(_BIDS_ENTITY.findall(path.name)) if bids else {}
@@ -449,9 +526,9 @@ def discover(
         The recordings whose subject and label could be determined, in path order.
     failures : list of (Path, str)
         Files that could not be assigned (name does not match a pattern, not in the
-        labels CSV, label not in the label map), symbolic links that cannot be opened
-        (a loop, a missing target) and files reached a second time through a link,
-        with the reason.
+        labels CSV or without rows in a per-trial one, label not in the label map),
+        symbolic links that cannot be opened (a loop, a missing target) and files
+        reached a second time through a link, with the reason.
 
     Warns
     -----
@@ -477,7 +554,11 @@ def discover(
     if not paths and not failures:
         what = "is not a recording" if raw.is_file() else "contains no recordings"
         raise EegemoError(f"{raw} {what} (supported file types: {supported})")
-    table = read_labels_csv(config.labels_csv) if config.labels_csv else None
+    ratings = table = None
+    if config.labels_csv and is_trial_table(config.labels_csv):
+        ratings = read_ratings(config.labels_csv, config.ratings)
+    elif config.labels_csv:
+        table = read_labels_csv(config.labels_csv)
     root = raw.parent if raw.is_file() else raw
 
     assigned: list[tuple[Path, str, str | None]] = []
@@ -489,6 +570,10 @@ def discover(
             failures.append((path, exc.message))
             continue
         assigned.append((path, subject, label))
+    trials: list[tuple[Trial, ...]] = [()] * len(assigned)
+    if ratings is not None:
+        assigned, trials, unrated = _rated_trials(assigned, root, ratings, config.ratings)
+        failures += unrated
     rels = [a[0].relative_to(root).as_posix() for a in assigned]
     ids, id_notes = _tell_apart("id", _ids([a[0] for a in assigned], root), rels)
     raw_subjects = [a[1] for a in assigned]
@@ -498,10 +583,12 @@ def discover(
         names = [rel for rel, rid in zip(rels, ids, strict=True) if rid.lower() in clashing]
         raise EegemoError(f"{raw}: cannot give {', '.join(names)} distinct ids; rename one")
     recordings = []
-    for (path, _, label), rid, subject, *notes in zip(
-        assigned, ids, subjects, id_notes, subject_notes, strict=True
+    for (path, _, label), rid, subject, rated, *notes in zip(
+        assigned, ids, subjects, trials, id_notes, subject_notes, strict=True
     ):
-        recordings.append(Recording(path, rid, subject, label, tuple(filter(None, notes))))
+        recordings.append(
+            Recording(path, rid, subject, label, tuple(filter(None, notes)), rated)
+        )
     for note in dict.fromkeys(n for rec in recordings for n in rec.notes):
         warnings.warn(note, stacklevel=2)
     return recordings, failures

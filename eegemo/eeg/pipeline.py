@@ -41,6 +41,7 @@ from ..integrity import sha256_file
 from ..physio.recording import HEART_TYPES, PhysioResult, epoch_features, heart_channels
 from .cache import CLEAN_DIR, describe_inputs, read_clean, remove_clean, step_keys, write_clean
 from .io import Recording
+from .ratings import Trial
 from .rejection import autoreject_epochs
 from .settings import EpochsConfig, PreprocessConfig, RejectConfig, TopomapConfig
 from .spectral import band_power
@@ -155,8 +156,8 @@ class EpochSet:
 
 def _window_events(
     raw: mne.io.BaseRaw, config: EpochsConfig
-) -> tuple[np.ndarray, list[str | None] | None]:
-    """Sample of each candidate epoch start and its label (``None``: recording label)."""
+) -> tuple[np.ndarray, list[str] | None]:
+    """Sample of each candidate epoch start and its annotation or event (``None``: fixed)."""
     import mne
 
     sfreq = raw.info["sfreq"]
@@ -172,7 +173,7 @@ def _window_events(
         starts = windows(0.0, raw.n_times / sfreq)
         return np.round(np.asarray(starts) * sfreq).astype(int), None
 
-    starts, labels = [], []
+    starts, keys = [], []
     if config.source == "annotations":
         found = sorted({a["description"] for a in raw.annotations})
         for ann in raw.annotations:
@@ -184,7 +185,7 @@ def _window_events(
             onset = ann["onset"] - raw.first_time
             spans = windows(onset, onset + max(ann["duration"], length))
             starts += spans
-            labels += [wanted.get(desc, desc)] * len(spans)
+            keys += [desc] * len(spans)
         what = "annotation"
     else:
         stim = mne.pick_types(raw.info, stim=True)
@@ -200,7 +201,7 @@ def _window_events(
             if wanted and code not in wanted:
                 continue
             starts.append((sample - raw.first_samp) / sfreq + config.tmin_s)
-            labels.append(wanted.get(code, code))
+            keys.append(code)
         what = "event"
     if not starts:
         listed = f" listed in epochs.labels ({', '.join(wanted)})" if wanted else ""
@@ -211,7 +212,7 @@ def _window_events(
     samples = np.round(np.asarray(starts) * sfreq).astype(int)
     # One epoch per start sample, in time order (mne.Epochs needs unique events).
     samples, first = np.unique(samples, return_index=True)
-    return samples, [labels[i] for i in first]
+    return samples, [keys[i] for i in first]
 
 
 def _reject(data: np.ndarray, config: RejectConfig) -> tuple[np.ndarray, str]:
@@ -277,7 +278,36 @@ def _event_codes(labels: list[str | None]) -> tuple[np.ndarray, dict[str, int] |
     return np.array([event_id[name] for name in labels], int), event_id
 
 
-def make_epochs(raw: mne.io.BaseRaw, config: EpochsConfig, label: str | None) -> EpochSet:
+def _trial_labels(
+    starts_s: np.ndarray, keys: list[str] | None, trials: tuple[Trial, ...], length_s: float
+) -> list[str | None]:
+    """The label of the rated trial each window falls in (``None``: in none).
+
+    A trial named by its event takes the windows of that annotation or event; a trial
+    given by onset and offset the windows lying wholly between them.
+    """
+    if trials[0].event is not None:
+        if keys is None:
+            raise RecordingError(
+                "epochs",
+                'trials named by event need epochs.source = "annotations" or "events"',
+            )
+        by_event = {t.event: t.label for t in trials}
+        return [by_event.get(k) for k in keys]
+    eps = 1e-6
+    labels: list[str | None] = []
+    for start in starts_s:
+        inside = [t for t in trials if t.onset_s - eps <= start <= t.offset_s - length_s + eps]
+        labels.append(inside[0].label if inside else None)
+    return labels
+
+
+def make_epochs(
+    raw: mne.io.BaseRaw,
+    config: EpochsConfig,
+    label: str | None,
+    trials: tuple[Trial, ...] = (),
+) -> EpochSet:
     """Cut a cleaned recording into epochs and drop the bad ones.
 
     Windows overlapping a ``BAD``/``EDGE`` annotation or reaching past the end are
@@ -298,6 +328,10 @@ def make_epochs(raw: mne.io.BaseRaw, config: EpochsConfig, label: str | None) ->
         Epoch length, overlap, source and rejection.
     label : str | None
         The recording's label, given to every epoch of ``source = "fixed"``.
+    trials : tuple of Trial
+        Rated trials (:attr:`Recording.trials <eegemo.eeg.io.Recording.trials>`): when
+        given, each window takes the label of the trial it falls in, and windows in no
+        trial are left out (``outside_trials`` in the report).
 
     Returns
     -------
@@ -308,14 +342,30 @@ def make_epochs(raw: mne.io.BaseRaw, config: EpochsConfig, label: str | None) ->
     ------
     RecordingError
         Stage ``"epochs"`` when the recording is shorter than one epoch, no
-        annotation/event matches, or every epoch is rejected.
+        annotation/event matches, no window falls in a rated trial, or every epoch is
+        rejected.
     """
     import mne
 
     sfreq = raw.info["sfreq"]
     check_duration(raw, config)
-    starts, labels = _window_events(raw, config)
-    labels = labels if labels is not None else [label] * len(starts)
+    starts, keys = _window_events(raw, config)
+    if keys is None:
+        labels: list[str | None] = [label] * len(starts)
+    else:
+        labels = [config.labels.get(k, k) for k in keys]
+    outside = 0
+    if trials:
+        labels = _trial_labels(starts / sfreq, keys, trials, config.length_s)
+        rated = np.array([lab is not None for lab in labels], bool)
+        outside = int((~rated).sum())
+        if not rated.any():
+            raise RecordingError(
+                "epochs",
+                f"none of the {len(starts)} windows falls in a rated trial "
+                f"({len(trials)} trials in the labels CSV)",
+            )
+        starts, labels = starts[rated], [lab for lab in labels if lab is not None]
     codes, event_id = _event_codes(labels)
     n_samples = round(config.length_s * sfreq)
     events = np.column_stack([starts + raw.first_samp, np.zeros(len(starts), int), codes])
@@ -373,6 +423,8 @@ def make_epochs(raw: mne.io.BaseRaw, config: EpochsConfig, label: str | None) ->
         "rule": rule,
         "kept": int(keep.sum()),
     }
+    if trials:
+        report["outside_trials"] = outside
     if learnt is not None:
         report["autoreject"] = learnt
     return EpochSet(
@@ -760,7 +812,7 @@ def compute_recording(
         clean = clean_recording(recording, config, timings, raw)
         _check_heart_alone(recording, clean.channels, config)
         with step("epochs", timings):
-            epochs = make_epochs(clean.raw, config.epochs, recording.label)
+            epochs = make_epochs(clean.raw, config.epochs, recording.label, recording.trials)
         if clean.channels["n_eeg"]:
             power = _band_power(epochs, config, timings)
             images = _topomaps(power, epochs.info, config, timings)
@@ -842,6 +894,8 @@ def provenance_record(
             if has_eeg
             else None
         ),
+        # JSON records keep no key order: the order of the bands in the arrays
+        "band_order": list(config.bandpower.bands) if has_eeg else None,
         "physio": physio,
         "warnings": sorted(set(found)),
         "notes": [
@@ -1014,7 +1068,7 @@ def process_recording(
             info = raw.copy().pick("eeg").info if has_eeg else None
         if make:
             with _warnings_into(found["epochs"]), step("epochs", timings):
-                epochs = make_epochs(raw, config.epochs, recording.label)
+                epochs = make_epochs(raw, config.epochs, recording.label, recording.trials)
             epochs_record = {**epochs.report, "onsets_s": epochs.onsets_s, "labels": epochs.labels}
             used = epochs.ch_names if has_eeg else []
             if save_epochs and "epochs" not in reusable:
