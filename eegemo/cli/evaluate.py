@@ -18,7 +18,11 @@ Faces: DATA is a folder whose subfolders are the classes, a FER2013 root (choose
 train/val/test with --split) or the Kaggle CSV (--split picks the usage).
 
 Prints accuracy, balanced accuracy, macro-F1, per-class scores and the confusion
-matrix; --json prints one JSON object instead.
+matrix; --json prints one JSON object instead, which for EEG and heart-feature data
+also holds per_subject: the balanced accuracy, macro-F1, accuracy and n of each
+subject. --predictions FILE.csv writes one row per item: subject, recording, index
+(the epoch's row in its recording), label (true), predicted and p_<class> for every
+class (faces: subject and recording empty, index the item's position).
 """
 
 
@@ -32,7 +36,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", metavar="RUN_OR_CHECKPOINT", help="run folder or checkpoint .pt")
     p.add_argument("data", metavar="DATA", help="held-out data (EEG folder or face data)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object (with per_subject scores for EEG data)")
+    p.add_argument("--predictions", metavar="FILE",
+                   help="also write every item's true and predicted label and class "
+                   "probabilities to FILE (CSV)")
     p.add_argument("--split", metavar="NAME",
                    help="face data: split folder or CSV usage (train, val, test, PublicTest...)")
     p.add_argument("--tta", action="store_true",
@@ -53,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
     metrics = evaluate_checkpoint(args.model, args.data, split=args.split, device=args.device,
-                                  batch_size=args.batch_size, tta=args.tta)
+                                  batch_size=args.batch_size, tta=args.tta,
+                                  predictions=args.predictions)
     if args.json:
         print(json.dumps(metrics))
     else:

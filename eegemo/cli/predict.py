@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from .options import add_device_option
+from .options import add_config_options, add_device_option
 
 if TYPE_CHECKING:
     from ..face.track import TrackOptions
@@ -37,23 +37,51 @@ the reduced size (longer side below twice --detect-size). Refused as possible
 decompression bombs: images over 179 megapixels, and images that would take more
 than 89 megapixels to decode (PNG, TIFF and the other non-JPEG formats are decoded
 at full size before being reduced).
+
+EEG: with a model trained on EEG topomaps, PATH is a recording (EDF, BDF, GDF,
+BrainVision, EEGLAB, FIF, CNT), a folder of recordings, or a folder preprocessed
+by `eegemo preprocess` (manifest.csv), and no labels are needed. Recordings are
+preprocessed first, with the pipeline recorded in the provenance of the run's
+training data (or --config), in a temporary folder or --work DIR. A single file is
+its own subject; in a folder, subjects follow --subject-pattern or the pipeline's.
+With subject-wise normalisation (the default) each subject's epochs are standardised
+with that subject's own statistics, so predictions are relative to the subject's
+average: predict a subject's recordings together, with a few minutes of data (a
+subject with fewer than 20 epochs is warned about). One line per recording: its epochs and
+the class of highest mean probability; --json prints one JSON object (model,
+classes, normalisation, preprocessing and a summary per recording: epochs, mean
+probabilities, label, share of epochs per label); --csv writes one row per epoch
+(source, subject, recording, index, onset_s, predicted, p_<class>). A recording that
+cannot be processed is reported in one line and the others are still done (exit
+status 1). Heart-feature and fused models are not supported.
 """
+
+#: Options of one kind of model only: (attribute, option as written, kind).
+_ONLY = (
+    ("save_annotated", "--save-annotated DIR", "face"), ("whole_image", "--whole-image", "face"),
+    ("tta", "--tta", "face"), ("config", "--config FILE", "EEG"),
+    ("overrides", "--set KEY=VALUE", "EEG"), ("subject_pattern", "--subject-pattern RE", "EEG"),
+    ("work", "--work DIR", "EEG"),
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the ``predict`` subcommand."""
     p = sub.add_parser(
         "predict",
-        help="classify the facial expressions in photos, folders of photos, or videos",
+        help="classify the facial expressions in photos, folders of photos, or videos, "
+        "or the epochs of EEG recordings",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("path", metavar="PATH", help="image, folder of images/videos, or video file")
+    p.add_argument("path", metavar="PATH", help="image, folder of images/videos, or video "
+                   "file; EEG: recording, folder of recordings, or preprocessed folder")
     p.add_argument("--model", required=True, metavar="RUN",
-                   help="run folder of a face model (its best checkpoint) or a .pt file")
+                   help="run folder of a face or EEG model (its best checkpoint) or a .pt file")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object: model, classes and one result per file")
-    p.add_argument("--csv", metavar="FILE", help="also write a table with one row per face")
+    p.add_argument("--csv", metavar="FILE",
+                   help="also write a table with one row per face (EEG: per epoch)")
     p.add_argument("--save-annotated", metavar="DIR",
                    help="save copies of the images with boxes and labels under DIR, keeping "
                    "the input's relative names; a video gives NAME.annotated.mp4 (its sampled "
@@ -84,8 +112,42 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "faces under N x --min-face pixels are missed")
     p.add_argument("--tta", action="store_true",
                    help="average over flipped and cropped views of each face")
+    add_config_options(p, "EEG: TOML pipeline the recordings are preprocessed with "
+                       "(default: the one recorded with the run's training data)",
+                       "epochs.length_s=4")
+    p.add_argument("--subject-pattern", metavar="RE",
+                   help="EEG, a folder: regular expression with a (?P<subject>...) group, "
+                   "searched in file names (default: the pipeline's, else one subject per "
+                   "file)")
+    p.add_argument("--work", metavar="DIR",
+                   help="EEG: preprocess the recordings into DIR (outside PATH) and keep "
+                   "them, so a later prediction reuses them (default: a temporary folder)")
+    p.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+                   help="EEG: recordings preprocessed in parallel (default: 1)")
+    p.add_argument("--batch-size", type=int, default=256, metavar="N",
+                   help="EEG: epochs per forward pass (default: 256)")
     add_device_option(p, from_config=False)
     p.set_defaults(func=run)
+
+
+def _model_kind(model: str) -> str:
+    """``face``, ``eeg`` or another modality: what the model named by ``--model`` learnt from."""
+    import warnings
+
+    from ..train.checkpoint import load_checkpoint
+
+    with warnings.catch_warnings():  # an unverified checkpoint is warned about when loaded
+        warnings.simplefilter("ignore")
+        return str(load_checkpoint(model).get("data", {}).get("modality"))
+
+
+def _check_options(args: argparse.Namespace, kind: str) -> None:
+    """Refuse an option that only applies to models of another kind."""
+    from ..errors import ConfigError
+
+    for attribute, option, only in _ONLY:
+        if getattr(args, attribute) and (only == "face") != (kind == "face"):
+            raise ConfigError(f"{option} applies to {only} models; {args.model} is not one")
 
 
 def _track_options(args: argparse.Namespace) -> TrackOptions:
@@ -136,10 +198,55 @@ def _summary_line(record: dict) -> str:
     return f"{record['source']}: " + "; ".join(parts)
 
 
+def _eeg_line(record: dict) -> str:
+    if "error" in record:
+        return f"{record['source']}: error: {record['error']}"
+    label = record["label"]
+    return (f"{record['source']}: {_plural(record['epochs'], 'epoch')} of subject "
+            f"{record['subject']}: {label} (mean probability {record['probabilities'][label]:.2f}; "
+            f"{record['label_shares'][label]:.0%} of epochs)")
+
+
+def _run_eeg(args: argparse.Namespace) -> int:
+    """Predict every epoch of EEG recordings; print one line or JSON, write the CSV."""
+    import json
+    import sys
+
+    from ..eeg.predict import predict_recordings
+    from ..errors import ConfigError
+    from ..train.predictions import check_output
+
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.csv:
+        check_output(args.csv, args.path, "--csv")
+    result = predict_recordings(
+        args.model, args.path, config=args.config, overrides=args.overrides,
+        subject_pattern=args.subject_pattern, work=args.work, jobs=args.jobs,
+        device=args.device, batch_size=args.batch_size, progress=not args.json,
+    )
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.csv:
+        result.write_csv(args.csv)
+    if args.json:
+        print(json.dumps(result.to_json()))
+    else:
+        for record in result.recordings:
+            print(_eeg_line(record))
+    return 1 if result.failed else 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Predict and print or write the results."""
     import json
 
+    kind = _model_kind(args.model)
+    _check_options(args, kind)
+    if kind != "face":
+        return _run_eeg(args)
     from ..face.detect import DEFAULT_DETECT_SIZE, FaceDetector
     from ..face.predict import FacePredictor, predict_path, write_predictions_csv
     from ..train.device import resolve_device

@@ -325,6 +325,7 @@ def evaluate_checkpoint(
     device: str = "auto",
     batch_size: int = 256,
     tta: bool = False,
+    predictions: str | Path | None = None,
 ) -> dict:
     """Score a trained model on data it has never seen.
 
@@ -345,21 +346,36 @@ def evaluate_checkpoint(
         Also score test-time augmentation where the model's modality defines it
         (faces: flips and crops), reported separately under ``tta``; the top-level
         metrics stay plain. Asked for on another modality it is an error.
+    predictions : path-like, optional
+        Also write every item's prediction to this CSV file (see
+        :func:`~eegemo.train.predictions.write_evaluation_table`: subject, recording,
+        index, true label, predicted label, one probability per class); refused when
+        it would replace a file of ``data``.
 
     Returns
     -------
     metrics : dict
         ``accuracy``, ``balanced_accuracy``, ``macro_f1``, ``confusion_matrix``,
-        ``classes``, ``n``, ``per_class``, plus ``checkpoint``, ``data`` and, with
-        ``tta``, ``tta`` (the same metrics with test-time augmentation).
+        ``classes``, ``n``, ``per_class``, plus ``checkpoint``, ``data``, for data
+        whose items belong to subjects (EEG, heart features) ``per_subject`` (subject
+        -> ``balanced_accuracy``, ``macro_f1``, ``accuracy``, ``n``) and, with ``tta``,
+        ``tta`` (the same metrics with test-time augmentation).
     """
     from .checkpoint import load_model
     from .data import load_eval_dataset
     from .device import resolve_device
     from .metrics import classification_metrics
     from .modality import modality_of
+    from .predictions import (
+        check_output,
+        item_names,
+        per_subject_metrics,
+        write_evaluation_table,
+    )
     from .trainer import predict_logits
 
+    if predictions is not None:
+        check_output(predictions, data, "--predictions")
     dev = resolve_device(device)
     model, meta = load_model(run_or_checkpoint, device=dev)
     modality = modality_of(meta)
@@ -372,7 +388,14 @@ def evaluate_checkpoint(
     if len(dataset) == 0:
         raise EegemoError(f"{data}: no items to evaluate")
     logits, targets = predict_logits(model, dataset, dev, batch_size)
-    metrics = classification_metrics(targets, logits.argmax(axis=1), meta["classes"])
+    predicted = logits.argmax(axis=1)
+    metrics = classification_metrics(targets, predicted, meta["classes"])
+    names = item_names(dataset)
+    if names is not None:
+        metrics["per_subject"] = per_subject_metrics(targets, predicted, names.subjects,
+                                                     meta["classes"])
+    if predictions is not None:
+        write_evaluation_table(predictions, logits, targets, meta["classes"], names)
     if tta:
         log_probs, _ = modality.eval_extras["tta"](model, dataset, dev, batch_size)
         metrics["tta"] = classification_metrics(targets, log_probs.argmax(axis=1),
