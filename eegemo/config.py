@@ -79,11 +79,50 @@ def _deepcopy(obj: Any) -> Any:
     return copy.deepcopy(obj)
 
 
-def read_toml(path: str | Path) -> dict:
-    """Parse a TOML file, reporting syntax errors with the file name."""
+def recipe_names() -> list[str]:
+    """Names of the recipes shipped with eegemo (``pipelines/*.toml``), for ``--config NAME``."""
+    from importlib.resources import files
+
+    return sorted(p.name[:-5] for p in files("eegemo.pipelines").iterdir()
+                  if p.name.endswith(".toml"))
+
+
+def resolve_recipe(path: str | Path) -> Path:
+    """The file a ``--config`` value names: a path, or the name of a shipped recipe.
+
+    Parameters
+    ----------
+    path : path-like
+        A TOML file, or a bare name such as ``"eegmat"`` (no folder, no suffix) of a
+        recipe shipped with eegemo (:func:`recipe_names`); a file of that name in the
+        working directory wins.
+
+    Returns
+    -------
+    path : Path
+        The file to read.
+
+    Raises
+    ------
+    ConfigError
+        When neither a file nor a shipped recipe has that name.
+    """
+    from importlib.resources import as_file, files
+
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
+    if path.is_file():
+        return path
+    bare = path.parent == Path(".") and not path.suffix
+    if bare and path.name in recipe_names():
+        with as_file(files("eegemo.pipelines") / f"{path.name}.toml") as found:
+            return Path(found)
+    hint = f" (shipped recipes: {', '.join(recipe_names())})" if bare else ""
+    raise ConfigError(f"{path}: config file not found{hint}")
+
+
+def read_toml(path: str | Path) -> dict:
+    """Parse a TOML file or shipped recipe, reporting syntax errors with the file name."""
+    path = resolve_recipe(path)
     try:
         with open(path, "rb") as fh:
             return tomllib.load(fh)
