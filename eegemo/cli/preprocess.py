@@ -40,6 +40,7 @@ outputs (in OUT):
                                   safe to delete, or not kept with --no-keep-clean)
   clean/<id>-epo.fif              with --save-epochs: the kept epochs, for
                                   mne.read_epochs (pyRiemann, braindecode, your own MNE code)
+  qc-report.html                  with --qc-report: an mne.Report of the data set
 
 Re-running on the same OUT skips recordings that are complete for the same
 configuration and input bytes, and recomputes the others from the first step whose
@@ -75,7 +76,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="regular expression with a (?P<label>...) group (sets "
                    "discovery.label_pattern)")
     p.add_argument("--labels-csv", metavar="FILE",
-                   help="CSV with columns recording, subject, label (sets discovery.labels_csv)")
+                   help="CSV with one row per recording (recording, subject, label) or per "
+                   "rated trial (event or onset/offset, ratings; see discovery.ratings) (sets "
+                   "discovery.labels_csv)")
     p.add_argument("--montage", metavar="NAME",
                    help="electrode positions: built-in montage name or montage file (sets "
                    "channels.montage)")
@@ -96,6 +99,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--save-epochs", action="store_true",
                    help="also write each recording's kept epochs, with their drop log, to "
                    "OUT/clean/<id>-epo.fif (double precision), readable with mne.read_epochs")
+    p.add_argument("--qc-report", action="store_true",
+                   help="at the end, write OUT/qc-report.html: a quality-control report "
+                   "(spectra before and after cleaning, ICA components removed and why, "
+                   "epochs rejected, band topomaps; see eegemo.eeg.qc.write_qc_report)")
     add_progress_option(p)
     p.set_defaults(func=run)
 
@@ -149,6 +156,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"removed {result.removed_temporaries} temporary files of an interrupted run")
     if result.failures:
         print(f"failures listed in {result.failures_path}")
+    if args.qc_report:
+        from ..eeg.qc import write_qc_report
+
+        print(f"quality-control report: {write_qc_report(result.out_dir, raw_dir=args.raw)}")
     if result.not_processed:
         print(f"stopped at the first failure (--on-error {args.on_error}): "
               f"{len(result.not_processed)} recording(s) not processed")  # fmt: skip
