@@ -45,7 +45,7 @@ features or raw epochs, covariances) and each fold's time and selected epoch, th
 ranking by mean balanced accuracy. ``--markdown`` adds a Markdown table, after the JSON
 or in a file (its time column is fit plus preparation).
 
-Run (after ``eegemo preprocess ../shared/data/eegmat OUT --config pipelines/eegmat.toml``)::
+Run (after ``eegemo preprocess path/to/eegmat OUT --config eegmat``)::
 
     python benchmarks/eeg_leaderboard.py OUT [--methods all] [--models topo_cnn,topo_resnet]
         [--folds 6] [--subjects N] [--threads N] [--config FILE] [--set key=value]

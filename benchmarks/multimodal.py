@@ -18,7 +18,7 @@ test subjects:
 Prints one JSON object: per method the balanced accuracy, macro-F1 and accuracy of
 every fold with mean and sd, and the fit time.
 
-Run (after ``eegemo preprocess ../shared/data/eegmat OUT --config pipelines/eegmat.toml``)::
+Run (after ``eegemo preprocess path/to/eegmat OUT --config eegmat``)::
 
     python benchmarks/multimodal.py OUT [--folds 6] [--config FILE] [--set key=value]
         [--inputs eeg,physio,eeg+physio] [--no-networks]
