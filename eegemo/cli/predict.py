@@ -12,7 +12,8 @@ if TYPE_CHECKING:
 
 DESCRIPTION = """\
 Find the faces in PATH (an image, a folder searched recursively for images and
-videos, or a video file) with OpenCV's Haar cascade, crop them like FER2013 faces
+videos, or a video file) with MTCNN where facenet-pytorch is installed, else OpenCV's
+Haar cascade (--detector), crop them like FER2013 faces
 and classify their expression with a model trained by `eegemo train`.
 
 For each face: its box [x, y, w, h] in pixels, its label and the probability of
@@ -103,6 +104,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="no detection: each image is one already-cropped face")
     p.add_argument("--min-face", type=int, default=24, metavar="PX",
                    help="smallest face side in pixels to detect (default 24)")
+    p.add_argument("--detector", choices=("auto", "haar", "mtcnn"), default="auto",
+                   help="face detector: mtcnn (facenet-pytorch's MTCNN, pip install "
+                   "eegemo[mtcnn]; higher recall, see docs/faces.md), haar (OpenCV's "
+                   "cascade, always there); auto: mtcnn when installed, else haar")
     p.add_argument("--min-neighbors", type=int, default=5, metavar="K",
                    help="Haar cascade: overlapping detections needed per face; higher finds "
                    "fewer false faces (default 5)")
@@ -254,7 +259,7 @@ def run(args: argparse.Namespace) -> int:
     tracking = _track_options(args)
     device = resolve_device(args.device)
     detector = None if args.whole_image else FaceDetector(
-        min_neighbors=args.min_neighbors, min_size=args.min_face
+        min_neighbors=args.min_neighbors, min_size=args.min_face, backend=args.detector
     )
     predictor = FacePredictor.from_run(
         args.model, device=device, detector=detector, whole_image=args.whole_image, tta=args.tta,
