@@ -284,3 +284,40 @@ def topomap_bundle(
         lambda subjects: TopomapDataset(manifest.of_subjects(subjects), classes, normalization,
                                         stats),
     )
+
+
+def eval_dataset(manifest: Manifest, meta: dict) -> TopomapDataset:
+    """The epochs of ``manifest`` normalised as the model of ``meta`` was trained.
+
+    With subject-wise normalisation each new subject is standardised with its own
+    statistics; with global normalisation, with the training statistics stored in
+    the checkpoint.
+
+    Parameters
+    ----------
+    manifest : Manifest
+        The epochs, with labels among the model's classes.
+    meta : dict
+        Checkpoint metadata (``classes``, ``model``, ``data``).
+
+    Raises
+    ------
+    EegemoError
+        When the topomaps do not fit the model's input.
+    """
+    from ..train.checkpoint import input_shape_of
+
+    data_meta = meta.get("data", {})
+    normalization = data_meta.get("normalization", "none")
+    stats = None
+    if normalization == "global":
+        stats = BandStats(np.asarray(data_meta["band_mean"], dtype=np.float32),
+                          np.asarray(data_meta["band_std"], dtype=np.float32))
+    dataset = TopomapDataset(manifest, meta["classes"], normalization, stats)
+    expected = input_shape_of(meta["model"])
+    if dataset.shape != expected:
+        raise EegemoError(
+            f"{manifest.root}: topomaps are {dataset.shape} (bands, H, W) but the model "
+            f"expects {expected}; preprocess with the bands and topomap.res of its training"
+        )
+    return dataset

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import EegemoError
 from ..manifest import MANIFEST_NAME, Manifest, has_manifest, read_manifest
-from ..train.checkpoint import input_shape_of
 from ..train.data import DataBundle, validation_split
 from ..train.modality import Modality, SubjectSplit, section
-from .dataset import BandStats, EegDataConfig, TopomapDataset, topomap_bundle
+from .dataset import EegDataConfig, TopomapDataset, eval_dataset, topomap_bundle
 
 
 def topomap_rows(path: Path) -> Manifest:
@@ -77,20 +74,7 @@ def load_eval(path: Path, meta: dict, split: str | None) -> TopomapDataset:
     if not has_manifest(path):
         raise EegemoError(f"{path}: the model was trained on EEG topomaps but this folder "
                           "has no manifest.csv")
-    data_meta = meta.get("data", {})
-    normalization = data_meta.get("normalization", "none")
-    stats = None
-    if normalization == "global":
-        stats = BandStats(np.asarray(data_meta["band_mean"], dtype=np.float32),
-                          np.asarray(data_meta["band_std"], dtype=np.float32))
-    dataset = TopomapDataset(topomap_rows(path), meta["classes"], normalization, stats)
-    expected = input_shape_of(meta["model"])
-    if dataset.shape != expected:
-        raise EegemoError(
-            f"{path}: topomaps are {dataset.shape} (bands, H, W) but the model expects "
-            f"{expected}; preprocess with the same bands and topomap.res"
-        )
-    return dataset
+    return eval_dataset(topomap_rows(path), meta)
 
 
 def subjects(path: Path) -> list[str]:

@@ -256,25 +256,11 @@ def work_folder(work: str | os.PathLike | None, path: Path) -> Iterator[Path]:
 
 def _dataset(manifest: Manifest, meta: dict):
     """The epochs of ``manifest`` as the model expects them; labels are not read."""
-    from ..train.checkpoint import input_shape_of
-    from .dataset import BandStats, TopomapDataset
+    from .dataset import eval_dataset
 
-    data_meta = meta.get("data", {})
-    normalization = data_meta.get("normalization", "none")
-    stats = None
-    if normalization == "global":
-        stats = BandStats(np.asarray(data_meta["band_mean"], dtype=np.float32),
-                          np.asarray(data_meta["band_std"], dtype=np.float32))
     # Every epoch gets the first class as a placeholder label: the targets are unused.
     unlabelled = dataclasses.replace(manifest, labels=np.full(len(manifest), meta["classes"][0]))
-    dataset = TopomapDataset(unlabelled, meta["classes"], normalization, stats)
-    expected = input_shape_of(meta["model"])
-    if dataset.shape != expected:
-        raise EegemoError(
-            f"{manifest.root}: topomaps are {dataset.shape} (bands, H, W) but the model "
-            f"expects {expected}; preprocess with the bands and topomap.res of its training"
-        )
-    return dataset
+    return eval_dataset(unlabelled, meta)
 
 
 def _onsets(root: Path) -> dict[int, str]:
