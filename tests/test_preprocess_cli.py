@@ -235,3 +235,10 @@ def test_sigkill_then_rerun_matches_a_clean_run(study, clean_run, tmp_path):
     assert f"{4 - len(finished)} processed, {len(finished)} skipped" in rerun.stdout
     assert tree_bytes(out) == tree_bytes(clean)
     assert not [p for p in out.rglob("*") if ".tmp-" in p.name]
+
+
+def test_progress_bars_step_aside_when_the_output_is_not_a_terminal(study, tmp_path):
+    proc = preprocess(study, tmp_path / "out", *PATTERNS, "--set", "stages.ica.max_iter=100")
+    assert proc.returncode == 0, proc.stderr
+    assert "\r" not in proc.stderr + proc.stdout  # no bar redrawn into a log
+    assert "4 processed" in proc.stdout

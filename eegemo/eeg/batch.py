@@ -346,7 +346,8 @@ def _run_parallel(
     )
     n_failed = 0
     with context, tqdm(
-        total=len(todo), desc="preprocess", unit="rec", disable=not progress, dynamic_ncols=True
+        total=len(todo), desc="preprocess", unit="rec", disable=None if progress else True,
+        dynamic_ncols=True
     ) as bar:
         n_jobs = jobs if backend == "loky" else -1
         outputs = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks)
@@ -385,7 +386,8 @@ def _run_in_process(
     from tqdm.auto import tqdm
 
     for rec, inputs in tqdm(
-        todo, desc="preprocess", unit="rec", disable=not progress, dynamic_ncols=True
+        todo, desc="preprocess", unit="rec", disable=None if progress else True,
+        dynamic_ncols=True
     ):
         (out_dir / log_path(rec.id)).unlink(missing_ok=True)
         error = None

@@ -253,7 +253,8 @@ def _parse_fer_csv(path: Path, img_size: int) -> dict[str, np.ndarray]:
             )
         has_usage = "Usage" in (reader.fieldnames or ())
         side = None
-        for line, row in enumerate(tqdm(reader, desc=f"reading {path.name}", unit=" rows"), 2):
+        rows = tqdm(reader, desc=f"reading {path.name}", unit=" rows", disable=None)
+        for line, row in enumerate(rows, 2):
             try:
                 emotion = int(row["emotion"])
                 pixels = np.array(row["pixels"].split(), dtype=np.int64)
@@ -387,7 +388,7 @@ def _decode_folder(
     chunks = [files[i : i + chunk] for i in range(0, len(files), chunk)]
     results: list[np.ndarray | str] = []
     parallel = Parallel(n_jobs=max(1, jobs), prefer="threads", return_as="generator")
-    with tqdm(total=len(files), desc=desc, unit=" img") as bar:
+    with tqdm(total=len(files), desc=desc, unit=" img", disable=None) as bar:
         for part in parallel(delayed(_decode)(c, size) for c in chunks):
             results.extend(part)
             bar.update(len(part))

@@ -344,7 +344,8 @@ def _predict_video(
 
     video_fps, n_frames = video_info(path)
     record: dict[str, Any] = {"source": str(path), "kind": "video", "fps": video_fps, "frames": []}
-    bar = tqdm(total=n_frames or None, desc=path.name, unit=" frame", disable=not progress)
+    bar = tqdm(total=n_frames or None, desc=path.name, unit=" frame",
+               disable=None if progress else True)
     last = -1
     try:
         for index, t, frame in iter_video_frames(path, every, fps):
@@ -439,9 +440,8 @@ def predict_path(
                     )
     records = []
     images = [f for f in files if f.suffix.lower() in IMAGE_SUFFIXES]
-    bar = tqdm(
-        total=len(images), desc="images", unit=" img", disable=not progress or len(images) < 2
-    )
+    bar = tqdm(total=len(images), desc="images", unit=" img",
+               disable=None if progress and len(images) > 1 else True)
     for f in files:
         if f.suffix.lower() in VIDEO_SUFFIXES:
             records.append(_predict_video(predictor, f, f.relative_to(base), every, fps,

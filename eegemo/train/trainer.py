@@ -725,6 +725,7 @@ class Trainer:
                 unit="batch",
                 leave=False,
                 dynamic_ncols=True,
+                disable=None,  # no bar when the output is not a terminal (a log file)
             )
         for x, y in self.train_loader:
             x = to_device(x, self.device, self.channels_last)
