@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,7 +71,10 @@ def input_files(path: str | Path) -> list[Path]:
     -------
     files : list of Path
         ``path`` first, then existing side files with the same stem (``.eeg``,
-        ``.vmrk``, ``.fdt``).
+        ``.vmrk``, ``.fdt``), then, for a BIDS recording (``sub-<label>[_ses-<label>]_...
+        _eeg.<ext>``), the ``.tsv`` and ``.json`` sidecars beside it of the same subject
+        and session (``channels.tsv``, ``events.tsv``, ``electrodes.tsv``, ...), whose
+        bad channels, events and positions are read with the recording.
     """
     path = Path(path)
     files = [path]
@@ -79,7 +83,17 @@ def input_files(path: str | Path) -> list[Path]:
             if candidate.is_file():
                 files.append(candidate)
                 break
+    bids = _BIDS_PREFIX.match(path.name)
+    if bids is not None:
+        files += sorted(
+            f for f in path.parent.glob(f"{bids.group(0)}*")
+            if f.suffix.lower() in (".tsv", ".json") and f.is_file() and f not in files
+        )
     return files
+
+
+# The subject (and session) entities a BIDS recording's sidecars share with it.
+_BIDS_PREFIX = re.compile(r"sub-[A-Za-z0-9]+(_ses-[A-Za-z0-9]+)?(?=_.*_eeg\.)")
 
 
 def describe_inputs(recording: Recording) -> list[dict[str, Any]]:

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     import mne
     import numpy as np
 
+#: Why a channel marked bad in a BIDS ``channels.tsv`` was replaced.
+SIDECAR_BAD = "bad in channels.tsv"
+
 #: Old 10-20 names and their modern (10-10) equivalents.
 LEGACY_NAMES = {"T3": "T7", "T4": "T8", "T5": "P7", "T6": "P8"}
 
@@ -545,8 +548,11 @@ def prepare_channels(
     """
     import numpy as np
 
+    from .bids import sidecar_facts
+
     config = config if config is not None else ChannelsConfig()
     source = _source_name(raw)
+    bids = sidecar_facts(raw)
     montage_name = resolve_montage(config.montage)
     montage = load_montage(config.montage)
     lookup = {name.lower(): name for name in montage.ch_names}
@@ -639,7 +645,11 @@ def prepare_channels(
     unpositioned: list[str] = []
     n_eeg = 0
     try:
-        unpositioned, n_eeg = _position_eeg(raw, config, montage, montage_name)
+        if bids is not None and bids["electrodes"]:
+            montage_name = "electrodes.tsv"
+            unpositioned, n_eeg = _position_eeg(raw, config, None, montage_name)
+        else:
+            unpositioned, n_eeg = _position_eeg(raw, config, montage, montage_name)
     except _NoUsableEeg as exc:
         if not live:
             alone = "" if "eeg" in types else _no_heart_signal(heart)
@@ -659,7 +669,9 @@ def prepare_channels(
     }  # fmt: skip
     if eeg_unusable is None:
         try:
-            bad_channels = _replace_bad(raw, config, n_eeg, notes, poor, contact)
+            # Only the bad channels of a BIDS channels.tsv are honoured.
+            marked = list(raw.info["bads"]) if bids is not None else []
+            bad_channels = _replace_bad(raw, config, n_eeg, notes, poor, contact, marked)
         except _NoUsableEeg as exc:
             if not live:
                 raise RecordingError("channels", f"{source}: {exc}") from None
@@ -685,6 +697,8 @@ def prepare_channels(
         "eeg_unusable": eeg_unusable,
         "notes": notes,
     }
+    if bids is not None:
+        report["bids"] = bids
     return raw, report
 
 
@@ -707,9 +721,15 @@ class _NoUsableEeg(Exception):
 
 
 def _position_eeg(
-    raw: mne.io.BaseRaw, config: ChannelsConfig, montage: mne.channels.DigMontage, name: str
+    raw: mne.io.BaseRaw,
+    config: ChannelsConfig,
+    montage: mne.channels.DigMontage | None,
+    name: str,
 ) -> tuple[list[str], int]:
     """Set the montage, drop EEG channels without a position; the dropped and the kept count.
+
+    With ``montage`` None the recording's own positions (from a BIDS ``electrodes.tsv``)
+    are kept.
 
     Raises
     ------
@@ -719,7 +739,8 @@ def _position_eeg(
     """
     if "eeg" not in raw.get_channel_types():
         raise _NoUsableEeg(f"no EEG channels (channels: {_listing(list(raw.ch_names)) or 'none'})")
-    raw.set_montage(montage, on_missing="ignore", verbose="error")
+    if montage is not None:
+        raw.set_montage(montage, on_missing="ignore", verbose="error")
     eeg_idx = [i for i, t in enumerate(raw.get_channel_types()) if t == "eeg"]
     unpositioned = [raw.ch_names[i] for i in eeg_idx if not _has_position(raw.info["chs"][i])]
     positioned = [raw.ch_names[i] for i in eeg_idx if raw.ch_names[i] not in unpositioned]
@@ -957,10 +978,12 @@ def _replace_bad(
     notes: list[str],
     poor_contact: list[str],
     contact: dict[str, Any] | None,
+    marked: list[str] | None = None,
 ) -> dict[str, Any]:
     """Find the bad EEG channels and interpolate them, adding a note for each kind.
 
-    In order: flat channels (``config.flat_uv``), those with poor contact (of
+    In order: the channels of ``marked`` (bad in a BIDS ``channels.tsv``), flat
+    channels (``config.flat_uv``), those with poor contact (of
     ``poor_contact``, still present), noisy channels among the others
     (``config.noisy``), then bridged channels among the rest (``config.bridged``).
     The first three kinds are replaced by spherical-spline interpolation from the good
@@ -984,8 +1007,10 @@ def _replace_bad(
 
     eeg_idx = [i for i, t in enumerate(raw.get_channel_types()) if t == "eeg"]
     eeg = [raw.ch_names[i] for i in eeg_idx]
+    sidecar = [n for n in eeg if n in (marked or [])]
+    eeg_idx = [i for i in eeg_idx if raw.ch_names[i] not in sidecar]
     flat = _flat_channels(raw, eeg_idx, config.flat_uv) if config.flat_uv > 0 else []
-    poor = [n for n in eeg if n in poor_contact and n not in flat]
+    poor = [n for n in eeg if n in poor_contact and n not in flat and n not in sidecar]
     flat_rule = f"peak-to-peak below {config.flat_uv:g} µV in most 1-s windows"
     if contact is not None:
         poor_rule = contact["rule"]
@@ -1006,7 +1031,9 @@ def _replace_bad(
         partners.setdefault(b, []).append(a)
     bad = {}
     for name in eeg:
-        if name in flat:
+        if name in sidecar:
+            bad[name] = SIDECAR_BAD
+        elif name in flat:
             bad[name] = "flat"
         elif name in poor:
             bad[name] = "poor contact"
@@ -1022,11 +1049,14 @@ def _replace_bad(
         "bad": bad,
         "bad_rules": rules,
     }
+    if sidecar:
+        record["sidecar_bad"] = sidecar
     if not bad:
         return record
     criteria = [c for c in NOISY_CRITERIA if any(c in found for found in noisy.values())]
     what = " or ".join(
-        [*([f"are flat ({flat_rule})"] if flat else []),
+        [*([f"are {SIDECAR_BAD}"] if sidecar else []),
+         *([f"are flat ({flat_rule})"] if flat else []),
          *([f"have poor contact ({poor_rule})"] if poor else []),
          *([f"are noisy ({', '.join(NOISY_CRITERIA[c] for c in criteria)})"] if noisy else []),
          *(["are bridged"] if bridged else [])]
@@ -1060,6 +1090,10 @@ def _replace_bad(
                 bad_limit=n_eeg,
             )
     others = f"interpolated from the other {n_eeg - len(plain)} EEG channels"
+    if sidecar:
+        notes.append(
+            f"channel{'s' if len(sidecar) > 1 else ''} {', '.join(sidecar)} {SIDECAR_BAD} {others}"
+        )
     if flat:
         notes.append(
             f"flat channel{'s' if len(flat) > 1 else ''} {', '.join(flat)} ({flat_rule}) {others}"

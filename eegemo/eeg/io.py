@@ -3,7 +3,8 @@
 :func:`discover` turns a file, a folder or a BIDS dataset into :class:`Recording`
 objects; files whose subject or label cannot be determined are returned separately
 with the reason, so that one badly named file does not stop a batch.
-:func:`read_raw` reads any format MNE reads and turns every reader failure into a
+:func:`read_raw` reads any format MNE reads (a file of a BIDS dataset through mne-bids
+where it is installed, see :mod:`eegemo.eeg.bids`) and turns every reader failure into a
 :class:`~eegemo.errors.RecordingError` with a message a user can act on.
 """
 
@@ -591,6 +592,11 @@ def discover(
         )
     for note in dict.fromkeys(n for rec in recordings for n in rec.notes):
         warnings.warn(note, stacklevel=2)
+    if bids and recordings:
+        from .bids import MISSING_NOTE, bids_root, have_mne_bids
+
+        if not have_mne_bids() and bids_root(recordings[0].path) is not None:
+            warnings.warn(f"{raw}: {MISSING_NOTE}", stacklevel=2)
     return recordings, failures
 
 
@@ -662,6 +668,13 @@ def read_raw(path: str | Path) -> mne.io.BaseRaw:
         raise RecordingError("read", f"cannot read {name}: file is empty (0 bytes)")
     if recording_extension(path) in (".edf", ".bdf"):
         _check_edf_length(path)
+    from .bids import bids_root, have_mne_bids, read_bids
+
+    root = bids_root(path)
+    raw = read_bids(path, root) if root is not None and have_mne_bids() else None
+    if raw is not None:
+        _check_not_empty(raw, name)
+        return raw
     try:
         raw = mne.io.read_raw(path, preload=True, verbose="error")
     except FileNotFoundError as exc:
@@ -674,10 +687,14 @@ def read_raw(path: str | Path) -> mne.io.BaseRaw:
         raise RecordingError(
             "read", f"cannot read {name}: file is truncated or corrupt ({_short(exc)})"
         ) from None
+    _check_not_empty(raw, name)
+    return raw
+
+
+def _check_not_empty(raw: mne.io.BaseRaw, name: str) -> None:
     if raw.n_times == 0 or len(raw.ch_names) == 0:
         raise RecordingError(
             "read",
             f"{name}: recording holds no data ({len(raw.ch_names)} channels, "
             f"{raw.n_times} samples)",
         )
-    return raw
