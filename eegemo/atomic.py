@@ -11,7 +11,7 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -61,6 +61,21 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     with atomic_open(path, "w", encoding="utf-8") as fh:
         json.dump(obj, fh, indent=2, sort_keys=True, default=str)
         fh.write("\n")
+
+
+def write_csv(
+    path: str | os.PathLike, columns: Sequence[str], rows: Iterable[Mapping[str, Any]]
+) -> None:
+    """Write ``rows`` as a CSV table with a header of ``columns``, atomically.
+
+    Lines end in ``\n``; a column missing from a row is an empty cell.
+    """
+    import csv
+
+    with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(columns), restval="", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def write_npy(path: str | os.PathLike, array: Any) -> None:

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import atomic_open
+from .atomic import write_csv
 from .errors import EegemoError, first_line
 
 #: Every column, in file order.
@@ -223,8 +223,5 @@ def write_manifest(out_dir: str | Path, rows: Iterable[Mapping[str, Any]]) -> Pa
         The file written.
     """
     path = Path(out_dir) / MANIFEST_NAME
-    with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(path, MANIFEST_COLUMNS, rows)
     return path

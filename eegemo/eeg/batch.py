@@ -12,7 +12,6 @@ records, and the full traceback of each failure goes to ``OUT/logs/<id>.log``.
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
 import os
 import threading
@@ -22,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..atomic import atomic_open, remove_stale_temporaries
+from ..atomic import atomic_open, remove_stale_temporaries, write_csv
 from ..environment import versions
 from ..errors import ConfigError, EegemoError, RecordingError
 from ..integrity import sha256_file
@@ -436,13 +435,6 @@ def _manifest_rows(
     return rows
 
 
-def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
-    with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def _prepare_out(out_dir: Path) -> None:
     """Create OUT and check a file can be written in it; raise EegemoError if not."""
     import tempfile
@@ -624,7 +616,7 @@ def preprocess(
         failures.sort(key=lambda f: f.recording)
         rows = _manifest_rows(out_dir, recordings, keys)
         write_manifest(out_dir, rows)
-        _write_csv(
+        write_csv(
             out_dir / "failures.csv", FAILURE_COLUMNS, [dataclasses.asdict(f) for f in failures]
         )
     finished = {rid for rid, _ in results}

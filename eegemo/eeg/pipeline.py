@@ -117,6 +117,26 @@ def read_provenance(out_dir: str | Path, recording_id: str) -> dict[str, Any] | 
         return None
 
 
+def recorded_band_order(record: dict[str, Any]) -> list[str]:
+    """The bands of a provenance record in the order of its arrays.
+
+    JSON records keep no key order, so the order is recorded in ``band_order``;
+    records written before it existed hold the bands by increasing frequency (low
+    edge, then high), as eegemo's defaults and pipelines list them.
+
+    Parameters
+    ----------
+    record : dict
+        A provenance record (:func:`read_provenance`).
+
+    Returns
+    -------
+    names : list of str
+    """
+    bands = record["config"]["bandpower"]["bands"]
+    return record.get("band_order") or sorted(bands, key=lambda name: tuple(bands[name]))
+
+
 # --------------------------------------------------------------------------- epochs
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_open
+from ..atomic import atomic_open, write_csv
 from ..errors import ConfigError, EegemoError
 from ..manifest import MANIFEST_NAME, Manifest, has_manifest, read_manifest
 
@@ -95,13 +95,11 @@ class EegPredictions:
 
     def write_csv(self, path: str | os.PathLike) -> None:
         """Write one row per epoch, and one with its ``error`` per failed recording, atomically."""
-        from ..train.predictions import write_table
-
         columns = ["source", "subject", "recording", "index", "onset_s", "predicted",
                    *(f"p_{c}" for c in self.classes), "error"]
         failed = [{"source": r["source"], "error": r["error"]}
                   for r in self.recordings if "error" in r]
-        write_table(path, columns, [*self.epochs, *failed])
+        write_csv(path, columns, [*self.epochs, *failed])
 
 
 def check_eeg_model(meta: dict) -> None:
@@ -129,10 +127,8 @@ def recorded_preprocessing(meta: dict) -> tuple[dict[str, Any], Path]:
     """The preprocessing configuration of the data a run was trained on.
 
     Read from ``RUN/run.json`` (which names the data) and the provenance records of
-    the data's recordings. Their JSON keeps no order of keys, and the order of
-    ``bandpower.bands`` is the order of the bands in the topomaps, which the records
-    keep in ``band_order``; records written before it existed give the bands in order
-    of frequency (low edge, then high), as eegemo's defaults and pipelines list them.
+    the data's recordings, with ``bandpower.bands`` in the order of the topomaps'
+    bands (:func:`~eegemo.eeg.pipeline.recorded_band_order`).
 
     Parameters
     ----------
@@ -152,7 +148,7 @@ def recorded_preprocessing(meta: dict) -> tuple[dict[str, Any], Path]:
         When the run, its data or their provenance cannot be found, or the recordings
         were preprocessed differently; the message asks for ``--config``.
     """
-    from .pipeline import read_provenance
+    from .pipeline import read_provenance, recorded_band_order
 
     ask = "pass the preprocessing pipeline with --config"
     checkpoint = Path(meta["path"])
@@ -169,19 +165,15 @@ def recorded_preprocessing(meta: dict) -> tuple[dict[str, Any], Path]:
         prov = read_provenance(data, str(rid))
         if prov is not None:
             key = {k: v for k, v in prov["config"].items() if k != "discovery"}
-            configs.setdefault(json.dumps([key, prov.get("band_order")], sort_keys=True),
-                               (prov["config"], prov.get("band_order")))
+            order = recorded_band_order(prov)
+            configs.setdefault(json.dumps([key, order], sort_keys=True), (prov["config"], order))
     if len(configs) != 1:
         why = "no provenance records" if not configs else "recordings preprocessed differently"
         raise ConfigError(f"{data}: {why}, so the preprocessing of the run's data is unknown; "
                           f"{ask}")
     config, order = next(iter(configs.values()))
-    bands = config["bandpower"]["bands"]
-    if order:
-        ordered = [(name, bands[name]) for name in order]
-    else:  # recorded before the provenance kept the order
-        ordered = sorted(bands.items(), key=lambda band: tuple(band[1]))
-    return {**config, "bandpower": {**config["bandpower"], "bands": dict(ordered)}}, data
+    bands = {name: config["bandpower"]["bands"][name] for name in order}
+    return {**config, "bandpower": {**config["bandpower"], "bands": bands}}, data
 
 
 def preprocessing_config(

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ..atomic import atomic_path
 from ..errors import EegemoError
 from .cache import CLEAN_DIR
-from .pipeline import PROVENANCE_DIR
+from .pipeline import PROVENANCE_DIR, recorded_band_order
 
 if TYPE_CHECKING:
     import matplotlib.figure
@@ -208,7 +208,7 @@ def _pre_ica(raw: mne.io.BaseRaw, ica: mne.preprocessing.ICA) -> mne.io.BaseRaw 
 
 
 def topomap_figure(path: Path, bands: dict[str, list[float]],
-                   order: list[str] | None = None) -> matplotlib.figure.Figure:
+                   order: list[str]) -> matplotlib.figure.Figure:
     """The recording's band topomaps averaged over its epochs, one panel per band.
 
     Parameters
@@ -217,9 +217,9 @@ def topomap_figure(path: Path, bands: dict[str, list[float]],
         ``<id>_topomaps.npy``, shape (n_epochs, n_bands, res, res).
     bands : dict
         Band name to (low, high) in Hz, as in the provenance.
-    order : list of str, optional
-        The bands in the order of the arrays (the provenance's ``band_order``); records
-        written before it existed hold the bands by increasing low edge.
+    order : list of str
+        The bands in the order of the arrays
+        (:func:`~eegemo.eeg.pipeline.recorded_band_order`).
 
     Returns
     -------
@@ -228,13 +228,12 @@ def topomap_figure(path: Path, bands: dict[str, list[float]],
     import numpy as np
     from matplotlib.figure import Figure
 
-    names = order or sorted(bands, key=lambda name: tuple(bands[name]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # pixels outside the head: all NaN
         mean = np.nanmean(np.load(path), axis=0)
-    fig = Figure(figsize=(2.0 * len(names), 2.4), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(1, len(names)))
-    for ax, name, image in zip(axes, names, mean, strict=True):
+    fig = Figure(figsize=(2.0 * len(order), 2.4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(order)))
+    for ax, name, image in zip(axes, order, mean, strict=True):
         shown = ax.imshow(image, origin="lower", cmap="RdBu_r")
         low, high = bands[name]
         ax.set(title=f"{name} {low:g}-{high:g} Hz", xticks=[], yticks=[])
@@ -314,7 +313,7 @@ def _add_recording(
     topomaps = record.get("outputs", {}).get("topomaps")
     if topomaps and (out_dir / topomaps["path"]).is_file():
         fig = topomap_figure(out_dir / topomaps["path"], record["bands"],
-                             record.get("band_order"))
+                             recorded_band_order(record))
         report.add_figure(fig, title="Mean band topomaps", tags=tags, section=rid,
                           image_format="png")  # fmt: skip
 

@@ -6,7 +6,6 @@ Shared by ``eegemo evaluate`` (``per_subject`` and ``--predictions``) and
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import os
 from collections.abc import Sequence
@@ -15,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_open
+from ..atomic import write_csv
 from ..errors import EegemoError
 
 
@@ -137,16 +136,6 @@ def check_output(output: str | os.PathLike, data: str | os.PathLike, option: str
                           "table elsewhere")
 
 
-def write_table(
-    path: str | os.PathLike, columns: Sequence[str], rows: Sequence[dict[str, Any]]
-) -> None:
-    """Write ``rows`` as a CSV table with ``columns``, atomically (missing cells empty)."""
-    with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(columns), restval="", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def probability_cells(probabilities: np.ndarray, classes: Sequence[str]) -> dict[str, float]:
     """``p_<class>`` -> probability, rounded to 6 decimals (the columns of every table)."""
     return {f"p_{c}": round(float(p), 6) for c, p in zip(classes, probabilities, strict=True)}
@@ -191,4 +180,4 @@ def write_evaluation_table(
         rows.append(row)
     columns = ["subject", "recording", "index", "label", "predicted",
                *(f"p_{c}" for c in classes)]
-    write_table(path, columns, rows)
+    write_csv(path, columns, rows)
