@@ -191,6 +191,25 @@ def test_time_limit_plan_grows_back_when_epochs_get_faster():
     assert capped.fit().epochs_run == 5  # never more than the configured epochs
 
 
+def test_fill_time_limit_grows_the_plan_beyond_epochs_into_the_budget():
+    config = tiny_config(epochs=5, time_limit_min=1.5, fill_time_limit=True,
+                         schedule={"name": "onecycle"})
+    trainer = Trainer(config, Blobs(64, 0), Blobs(32, 1), ["a", "b"], progress=False)
+    trainer.clock = clock_of_epochs(then=10.0)  # 9 epochs of 10 s fill 90 s
+    result = trainer.fit()
+    assert result.epochs_run == 9
+    nine = Trainer(tiny_config(epochs=9, schedule={"name": "onecycle"}), Blobs(64, 0),
+                   Blobs(32, 1), ["a", "b"], progress=False).fit()
+    assert result.history[-1]["lr"] == pytest.approx(nine.history[-1]["lr"])
+
+    slow = Trainer(config, Blobs(64, 0), Blobs(32, 1), ["a", "b"], progress=False)
+    slow.clock = clock_of_epochs(then=40.0)  # the budget still caps a slow machine
+    assert slow.fit().epochs_run == 2
+
+    with pytest.raises(ConfigError, match="fill_time_limit: expected a time_limit_min"):
+        tiny_config(fill_time_limit=True)
+
+
 def test_time_limit_that_is_never_reached_changes_nothing(tmp_path):
     plain = Trainer(tiny_config(), Blobs(48, 0), Blobs(24, 1), ["a", "b"], progress=False)
     assert plain.fit().epochs_run == 3

@@ -110,6 +110,12 @@ class TrainConfig:
         "re-planned to the epochs that still fit (at most `epochs`), and a per-step "
         "schedule (cosine, onecycle) is rebuilt to still end on time",
     )
+    fill_time_limit: bool = option(
+        False,
+        "let the plan grow beyond `epochs` to every epoch that fits in time_limit_min, so that "
+        "a faster machine trains longer (`epochs` is then only the plan for the first epoch, "
+        "before one has been timed)",
+    )
     batch_size: int = option(64, "training batch size (per process under torchrun)")
     eval_batch_size: int = option(256, "batch size for validation and evaluation")
     balance: str = option(
@@ -140,6 +146,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.time_limit_min < 0:
             raise ConfigError(f"time_limit_min: expected >= 0, got {self.time_limit_min}")
+        if self.fill_time_limit and not self.time_limit_min:
+            raise ConfigError(
+                "fill_time_limit: expected a time_limit_min to fill, got time_limit_min = 0"
+            )
         if self.epochs < 1:
             raise ConfigError(f"epochs: expected at least 1, got {self.epochs}")
         for key in ("batch_size", "eval_batch_size"):

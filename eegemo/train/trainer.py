@@ -919,10 +919,11 @@ class Trainer:
         The epochs to come are assumed to take as long as the mean of those done so
         far, leaving out the first (thread pools and allocators warm up in it) once
         there are others, or as long as the last, whichever is longer. The plan
-        shrinks when the epochs are slow and grows back, never beyond ``epochs``,
-        when they turn out faster. A per-step schedule is rebuilt for the new length
-        and fast-forwarded to the current step, so that the learning rate still
-        anneals before the end.
+        shrinks when the epochs are slow and grows back when they turn out faster:
+        never beyond ``epochs``, unless ``fill_time_limit`` makes the limit a budget
+        to fill. A per-step schedule is rebuilt for the new length and fast-forwarded
+        to the current step, so that the learning rate still anneals before the end.
+        A plan that has run out is never extended, since its schedule has annealed.
         """
         limit = self.config.time_limit_min * 60.0
         if limit <= 0 or self.epoch >= self.planned_epochs:
@@ -931,12 +932,14 @@ class Trainer:
         steady = times[1:] or times
         per_epoch = max(sum(steady) / len(steady), last_epoch_seconds)
         fits = self.epoch + int(max(0.0, limit - sum(times)) // per_epoch)
-        fits = min(fits, self.config.epochs)
+        if not self.config.fill_time_limit:
+            fits = min(fits, self.config.epochs)
         if fits == self.planned_epochs:
             return
+        of_epochs = "" if self.config.fill_time_limit else f" of {self.config.epochs}"
         self._log(
-            f"time limit {self.config.time_limit_min:g} min: {fits} of "
-            f"{self.config.epochs} epochs fit at {per_epoch:.0f} s per epoch"
+            f"time limit {self.config.time_limit_min:g} min: {fits}{of_epochs} epochs fit "
+            f"at {per_epoch:.0f} s per epoch"
         )
         self.planned_epochs = fits
         if self.scheduler is None or not self.per_step_schedule or fits <= self.epoch:
