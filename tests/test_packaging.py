@@ -80,3 +80,9 @@ def test_a_wheel_in_a_fresh_environment_preprocesses_with_a_recipe_by_name(tmp_p
     with open(tmp_path / "out" / "manifest.csv", newline="") as fh:
         labels = {row["label"] for row in csv.DictReader(fh)}
     assert labels == {"rest", "task"}  # eegmat's label_map, so the recipe was read
+    shipped = subprocess.run(
+        [str(python), "-c", "from eegemo.face.shipped import default_model_path; "
+         "print(default_model_path())"],
+        capture_output=True, text=True, env=clean_env, cwd=tmp_path)
+    assert shipped.returncode == 0, shipped.stderr  # the face model is in the wheel, intact
+    assert shipped.stdout.startswith(own)

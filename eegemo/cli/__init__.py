@@ -15,7 +15,9 @@ from .. import __version__
 from ..errors import ConfigError, EegemoError, first_line
 
 #: Subcommand modules, in the order ``eegemo --help`` lists them.
-SUBCOMMANDS = ("demo", "preprocess", "train", "evaluate", "distill", "predict", "models")
+SUBCOMMANDS = (
+    "demo", "preprocess", "train", "evaluate", "distill", "predict", "export", "models",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

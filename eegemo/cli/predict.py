@@ -14,7 +14,9 @@ DESCRIPTION = """\
 Find the faces in PATH (an image, a folder searched recursively for images and
 videos, or a video file) with MTCNN where facenet-pytorch is installed, else OpenCV's
 Haar cascade (--detector), crop them like FER2013 faces
-and classify their expression with a model trained by `eegemo train`.
+and classify their expression with a model trained by `eegemo train`, or without
+--model with the model shipped in eegemo (a ResNet-18 trained on FER2013 by
+pipelines/fer-cpu.toml; its model card is in docs/faces.md).
 
 For each face: its box [x, y, w, h] in pixels, its label and the probability of
 every class. A photo without a face is a normal result (no faces). A file that
@@ -77,8 +79,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("path", metavar="PATH", help="image, folder of images/videos, or video "
                    "file; EEG: recording, folder of recordings, or preprocessed folder")
-    p.add_argument("--model", required=True, metavar="RUN",
-                   help="run folder of a face or EEG model (its best checkpoint) or a .pt file")
+    p.add_argument("--model", metavar="RUN",
+                   help="run folder of a face or EEG model (its best checkpoint) or a .pt file "
+                   "(default: the face model shipped with eegemo)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object: model, classes and one result per file")
     p.add_argument("--csv", metavar="FILE",
@@ -248,6 +251,11 @@ def run(args: argparse.Namespace) -> int:
     """Predict and print or write the results."""
     import json
 
+    from ..face.shipped import DEFAULT_MODEL_NAME, default_model_path
+
+    model_name = args.model
+    if args.model is None:
+        args.model, model_name = str(default_model_path()), DEFAULT_MODEL_NAME
     kind = _model_kind(args.model)
     _check_options(args, kind)
     if kind != "face":
@@ -272,7 +280,7 @@ def run(args: argparse.Namespace) -> int:
     if args.csv:
         write_predictions_csv(args.csv, records, predictor.classes)
     if args.json:
-        print(json.dumps({"model": args.model, "classes": predictor.classes, "results": records}))
+        print(json.dumps({"model": model_name, "classes": predictor.classes, "results": records}))
     else:
         for record in records:
             print(_summary_line(record))

@@ -141,6 +141,21 @@ class FacePredictor:
         in_chans, side, _ = input_shape_of(meta["model"])
         return cls(model, meta["classes"], side, in_chans, device, **kwargs)
 
+    @classmethod
+    def default(cls, device: Any = "cpu", **kwargs: Any):
+        """Load the facial-expression model shipped with eegemo (see :mod:`eegemo.face.shipped`).
+
+        Parameters
+        ----------
+        device : str or torch.device
+            Where the model runs.
+        **kwargs
+            Passed to :class:`FacePredictor`.
+        """
+        from .shipped import default_model_path
+
+        return cls.from_run(default_model_path(), device=device, **kwargs)
+
     def predict_crops(self, crops: np.ndarray) -> np.ndarray:
         """Class probabilities of face crops.
 

@@ -28,6 +28,8 @@ STATE_KEYS = ("model_state", "optimizer_state", "scheduler_state", "scaler_state
 FORMAT = "eegemo-checkpoint"
 #: Key of the content digest (see :func:`content_digest`).
 DIGEST_KEY = "sha256"
+#: How :func:`export_checkpoint` can store the weights.
+EXPORT_WEIGHTS = ("float32", "float16", "int8")
 
 
 def capture_rng_state() -> dict:
@@ -312,7 +314,7 @@ def load_model(run_or_checkpoint: str | Path, device: Any = "cpu") -> tuple[Any,
     ckpt = load_checkpoint(run_or_checkpoint)
     model = build_model_from_meta(ckpt["model"])
     try:
-        model.load_state_dict(ckpt["model_state"])
+        model.load_state_dict(_full_precision_state(ckpt))
     except RuntimeError as exc:
         raise EegemoError(
             f"{ckpt['path']}: weights do not fit model {ckpt['model']['name']!r}: "
@@ -321,3 +323,78 @@ def load_model(run_or_checkpoint: str | Path, device: Any = "cpu") -> tuple[Any,
     model.to(device).eval()
     meta = {k: v for k, v in ckpt.items() if k not in STATE_KEYS}
     return model, meta
+
+
+def export_checkpoint(
+    run_or_checkpoint: str | Path, dest: str | Path, weights: str = "int8"
+) -> dict:
+    """Write a compact copy of a trained model for inference and sharing.
+
+    The copy keeps what :func:`load_model` needs (model description, classes, data
+    normalisation, config) and drops the optimiser, scheduler and random-number
+    states, so it cannot resume training. ``float16`` halves the weights; ``int8``
+    stores every weight matrix and convolution kernel as 8-bit integers with one
+    scale per output channel (symmetric, round to nearest) and the remaining
+    floating-point tensors (biases, normalisation statistics) in float16, about a
+    quarter of the float32 size. :func:`load_model` restores float32 weights.
+
+    Parameters
+    ----------
+    run_or_checkpoint : path-like
+        Run folder (its best checkpoint) or checkpoint file.
+    dest : path-like
+        The ``.pt`` file to write (atomically).
+    weights : {"int8", "float16", "float32"}
+        Storage of the weights.
+
+    Returns
+    -------
+    info : dict
+        ``path``, ``weights``, ``bytes`` (file size) and ``sha256`` (of the file).
+    """
+    import hashlib
+
+    import torch
+
+    if weights not in EXPORT_WEIGHTS:
+        raise EegemoError(f"weights: expected one of {', '.join(EXPORT_WEIGHTS)}, got {weights!r}")
+    ckpt = load_checkpoint(run_or_checkpoint)
+    state = _full_precision_state(ckpt)
+    out = {k: v for k, v in ckpt.items() if k not in STATE_KEYS and k not in ("path", DIGEST_KEY)}
+    out["source_sha256"] = ckpt.get(DIGEST_KEY)
+    out["weights"] = weights
+    if weights == "int8":
+        out["weight_scales"] = {}
+    packed = {}
+    for key, tensor in state.items():
+        if not torch.is_floating_point(tensor) or weights == "float32":
+            packed[key] = tensor
+        elif weights == "int8" and tensor.ndim >= 2:
+            flat = tensor.float().reshape(len(tensor), -1)
+            scale = flat.abs().amax(dim=1).clamp_min(1e-12) / 127.0
+            packed[key] = (flat / scale[:, None]).round().clamp(-127, 127).to(torch.int8)
+            packed[key] = packed[key].reshape(tensor.shape)
+            out["weight_scales"][key] = scale
+        else:
+            packed[key] = tensor.half()
+    out["model_state"] = packed
+    save_checkpoint(dest, out)
+    data = Path(dest).read_bytes()
+    return {"path": str(dest), "weights": weights, "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _full_precision_state(ckpt: dict) -> dict:
+    """The checkpoint's model state with float32 weights (see :func:`export_checkpoint`)."""
+    import torch
+
+    scales = ckpt.get("weight_scales") or {}
+    state = {}
+    for key, tensor in ckpt["model_state"].items():
+        if key in scales:
+            shape = (-1,) + (1,) * (tensor.ndim - 1)
+            tensor = tensor.float() * scales[key].reshape(shape)
+        elif torch.is_floating_point(tensor):
+            tensor = tensor.float()
+        state[key] = tensor
+    return state
