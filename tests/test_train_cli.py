@@ -10,8 +10,11 @@ import sys
 import time
 
 import pytest
+import torch
 
 from eegemo.cli import main
+from eegemo.errors import ConfigError
+from eegemo.train.device import resolve_device
 
 from .synthetic_topomaps import make_topomap_folder
 
@@ -133,6 +136,16 @@ def test_usage_errors_exit_2_with_one_line(folders, capsys):
         == 2
     )
     assert "did you mean 'warmup_epochs'" in capsys.readouterr().err
+    for device in ("gpu", "cuda:x"):  # refused as an option and as a config value
+        with pytest.raises(SystemExit):
+            main(["train", "--data", str(train), "--out", str(root / "x"), "--device", device])
+        assert "expected auto, cpu, cuda, cuda:N or mps" in capsys.readouterr().err
+        code = main(["train", "--data", str(train), "--out", str(root / "x"),
+                     "--set", f"device={device}"])
+        assert code == 2 and "expected auto, cpu, cuda, cuda:N or mps" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="CUDA is not available"):
+            resolve_device("cuda:1")
 
 
 def test_data_errors_exit_1_with_one_line(folders, tmp_path, capsys):

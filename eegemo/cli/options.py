@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-#: Where a model can run.
-DEVICES = ("auto", "cpu", "cuda", "mps")
-
 
 def add_config_options(parser: argparse.ArgumentParser, recipe: str, example: str) -> None:
     """Add ``--config FILE`` and the repeatable ``--set KEY=VALUE`` (into ``args.overrides``).
@@ -45,9 +42,20 @@ def add_device_option(parser: argparse.ArgumentParser, from_config: bool) -> Non
     """
     what = "override the config's device" if from_config else "where to run the model"
     parser.add_argument(
-        "--device", choices=DEVICES, default=None if from_config else "auto",
-        help=f"{what} (default: auto: CUDA, then MPS, then CPU)",
+        "--device", type=_device, default=None if from_config else "auto",
+        metavar="{auto,cpu,cuda,cuda:N,mps}",
+        help=f"{what} (default: auto: CUDA, then MPS, then CPU; cuda:N: the N-th GPU)",
     )
+
+
+def _device(name: str) -> str:
+    from ..errors import ConfigError
+    from ..train.device import check_device_name
+
+    try:
+        return check_device_name(name)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_resume_option(parser: argparse.ArgumentParser, what: str) -> None:

@@ -5,9 +5,26 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
+import re
 
 from ..environment import available_cores
 from ..errors import ConfigError
+
+#: What a device name may be; ``cuda:N`` picks the N-th GPU.
+DEVICE_NAME = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+def check_device_name(name: str) -> str:
+    """Return ``name`` if it names a device eegemo can run on, else raise ``ConfigError``.
+
+    Parameters
+    ----------
+    name : str
+        ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
+    """
+    if not isinstance(name, str) or not DEVICE_NAME.fullmatch(name):
+        raise ConfigError(f"device: expected auto, cpu, cuda, cuda:N or mps, got {name!r}")
+    return name
 
 
 def resolve_device(name: str = "auto"):
@@ -25,6 +42,7 @@ def resolve_device(name: str = "auto"):
     """
     import torch
 
+    check_device_name(name)
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -34,14 +52,16 @@ def resolve_device(name: str = "auto"):
         return torch.device("cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device {name!r} requested but CUDA is not available here")
+    if name.startswith("cuda:") and int(name[5:]) >= torch.cuda.device_count():
+        raise ConfigError(
+            f"device {name!r} requested but this machine has {torch.cuda.device_count()} "
+            "CUDA device(s), numbered from 0"
+        )
     if name == "mps":
         mps = getattr(torch.backends, "mps", None)
         if mps is None or not mps.is_available():
             raise ConfigError("device 'mps' requested but Apple MPS is not available here")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"unknown device {name!r}; expected auto, cpu, cuda or mps") from None
+    return torch.device(name)
 
 
 def configure_threads(threads: int = 0, processes_per_node: int = 1) -> int:

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from ..config import load_config, option
 from ..errors import ConfigError
 from .augment import AugmentConfig
+from .device import check_device_name
 
 #: Validation metrics that can drive early stopping, model selection and plateau schedules.
 MONITOR_METRICS = ("balanced_accuracy", "accuracy", "macro_f1", "loss")
@@ -129,7 +130,7 @@ class TrainConfig:
     amp: bool = option(True, "mixed precision (used on CUDA only)")
     channels_last: bool = option(True, "channels-last memory format (used on CUDA only)")
     device: str = option(
-        "auto", "auto picks cuda, then mps, then cpu", choices=("auto", "cpu", "cuda", "mps")
+        "auto", "auto picks cuda, then mps, then cpu; cpu, cuda, cuda:N (the N-th GPU) or mps"
     )
     threads: int = option(0, "CPU threads for PyTorch (0 = the cores available to this process)")
     seed: int = option(0, "random seed (weights, shuffling, subject split)")
@@ -146,6 +147,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.time_limit_min < 0:
             raise ConfigError(f"time_limit_min: expected >= 0, got {self.time_limit_min}")
+        check_device_name(self.device)
         if self.fill_time_limit and not self.time_limit_min:
             raise ConfigError(
                 "fill_time_limit: expected a time_limit_min to fill, got time_limit_min = 0"
