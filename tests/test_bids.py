@@ -104,6 +104,10 @@ def test_bids_sidecars_are_honoured(bids_run):
         found = json.dumps(prov)
         assert '"line_freq": 60.0' in found
         assert '"electrodes": true' in found
+        # the default line_freq = "auto" notches at the PowerLineFrequency of the sidecar
+        notch = next(s for s in prov["stages"] if s["name"] == "notch")
+        assert notch["line_freq"] == 60.0 and notch["line_freq_from"] == "recording"
+        assert notch["freqs"][0] == 60.0 and 50.0 not in notch["freqs"]
 
 
 def test_without_mne_bids_files_are_read_plain_with_one_note(dataset, monkeypatch):

@@ -498,6 +498,8 @@ def run_demo(
         if progress and not simulated:
             print("    all recordings already there", flush=True)
 
+    from ..eeg.simulate import SIMULATED_LINE_FREQ
+
     config = demo_preprocess_config()
     prep_train, prep_heldout = out / "preprocessed" / "train", out / "preprocessed" / "heldout"
     batches = {}
@@ -594,7 +596,7 @@ def run_demo(
             "conditions": list(CONDITIONS),
             "duration_s": plan.duration_s,
             "sfreq": plan.sfreq,
-            "line_freq": config.line_freq,
+            "line_freq": SIMULATED_LINE_FREQ,
             "heart_rates_bpm": {c: CONDITION_HEART_RATES[c] for c in CONDITIONS},
             "seed": plan.seed,
         },

@@ -576,8 +576,9 @@ def apply_stages(
         What the stage recorded (``context.record``) and kept (``context.artifacts``,
         e.g. the fitted ICA).
     """
+    line_freq, source = config.recording_line_freq(raw)
     for stage in config.build_stages():
-        context = StageContext(line_freq=config.line_freq)
+        context = StageContext(line_freq=line_freq, line_freq_source=source)
         skip = _skip_reason(stage.name, raw)
         if skip is not None:
             context.record["skipped"] = skip

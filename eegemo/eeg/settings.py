@@ -9,6 +9,7 @@ is not part of it, so it never changes cache keys or outputs. Read one with
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 from ..config import option
 from ..errors import ConfigError
@@ -19,9 +20,15 @@ from .rejection import require_autoreject
 from .spectral import DEFAULT_BANDS, METHODS
 from .stages import Stage, StageSpec
 
+if TYPE_CHECKING:
+    import mne
+
 #: The classic chain (each stage with its default parameters: bandpass 1-45 Hz, notch at
 #: the line frequency, resample to 250 Hz, average reference, ICA), used when a
 #: configuration has no ``[[stages]]``.
+#: Power-line frequency assumed when neither the configuration nor the recording gives one.
+DEFAULT_LINE_FREQ = 50.0
+
 DEFAULT_STAGES: list[StageSpec] = [
     StageSpec(name) for name in ("bandpass", "notch", "resample", "rereference", "ica")
 ]
@@ -156,8 +163,11 @@ class TopomapConfig:
 class PreprocessConfig:
     """Everything ``eegemo preprocess`` computes: a ``pipelines/*.toml`` file."""
 
-    line_freq: float = option(
-        50.0, help="Power-line frequency in Hz (50 in Europe/Asia, 60 in the Americas)."
+    line_freq: float | str = option(
+        "auto",
+        help='Power-line frequency in Hz (50 in Europe/Asia, 60 in the Americas), or "auto": '
+        "the recording's own (BIDS PowerLineFrequency, a FIF file's line_freq), else "
+        f"{DEFAULT_LINE_FREQ:g}.",
     )
     discovery: DiscoveryConfig = option(
         DiscoveryConfig(), help="Finding recordings, subjects and labels."
@@ -176,8 +186,36 @@ class PreprocessConfig:
     )
 
     def __post_init__(self) -> None:
-        if self.line_freq <= 0:
+        if isinstance(self.line_freq, str):
+            if self.line_freq != "auto":
+                raise ConfigError(
+                    f'line_freq: expected a frequency in Hz or "auto", got {self.line_freq!r}'
+                )
+        elif self.line_freq <= 0:
             raise ConfigError(f"line_freq: expected a positive frequency, got {self.line_freq}")
+
+    def recording_line_freq(self, raw: mne.io.BaseRaw) -> tuple[float, str]:
+        """The power-line frequency of ``raw`` in Hz, and where it came from.
+
+        Parameters
+        ----------
+        raw : mne.io.BaseRaw
+            The recording (its ``info["line_freq"]`` is read when ``line_freq`` is
+            ``"auto"``).
+
+        Returns
+        -------
+        line_freq : float
+        source : str
+            ``"config"``, ``"recording"`` or ``"default"`` (auto, and the recording
+            does not say).
+        """
+        if self.line_freq != "auto":
+            return float(self.line_freq), "config"
+        found = raw.info.get("line_freq")
+        if found:
+            return float(found), "recording"
+        return DEFAULT_LINE_FREQ, "default"
 
     def build_stages(self) -> list[Stage]:
         """Instantiate the configured stages, in order."""

@@ -166,13 +166,17 @@ def _check_condition(condition: str) -> None:
         )
 
 
+#: Mains frequency of the simulated line noise (Hz) unless a caller asks otherwise.
+SIMULATED_LINE_FREQ = 50.0
+
+
 def simulate_recording(
     subject: int,
     condition: str,
     duration: float = 60.0,
     sfreq: float = 250.0,
     seed: int | None = None,
-    line_freq: float | None = 50.0,
+    line_freq: float | None = SIMULATED_LINE_FREQ,
     blinks: bool = True,
     ecg: bool = True,
 ) -> mne.io.RawArray:

@@ -36,6 +36,8 @@ class StageContext:
     ----------
     line_freq : float
         Power-line frequency of the recording site in Hz (50 or 60).
+    line_freq_source : str
+        Where ``line_freq`` came from: ``"config"``, ``"recording"`` or ``"default"``.
     record : dict
         Filled by the stage with JSON-compatible facts about what it did.
     artifacts : dict
@@ -44,6 +46,7 @@ class StageContext:
     """
 
     line_freq: float = 50.0
+    line_freq_source: str = "config"
     record: dict[str, Any] = dataclasses.field(default_factory=dict)
     artifacts: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -171,10 +174,11 @@ class Notch(Stage):
         nyq = _nyquist(raw)
         if p.freqs:
             wanted = list(p.freqs)
-        elif p.harmonics:
-            wanted = list(np.arange(1, int(nyq // context.line_freq) + 1) * context.line_freq)
         else:
-            wanted = [context.line_freq]
+            context.record.update(line_freq=context.line_freq,
+                                  line_freq_from=context.line_freq_source)
+            n = int(nyq // context.line_freq) if p.harmonics else 1
+            wanted = list(np.arange(1, n + 1) * context.line_freq)
         # The notch transition band is 1 Hz wide: keep clear of Nyquist.
         freqs = [float(f) for f in wanted if f < nyq - 1.0]
         if not freqs:
