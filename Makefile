@@ -30,3 +30,4 @@ test: setup lint
 
 docs: setup
 	$(PY) -m eegemo.docgen docs
+	$(PY) -m eegemo.models.catalogue

@@ -17,6 +17,15 @@ def test_generated_reference_is_up_to_date(name):
     assert committed == GENERATED[name](), f"docs/{name} is stale: run `make docs`"
 
 
+def test_the_stored_model_catalogue_matches_the_registry():
+    from eegemo.models import catalogue
+
+    stored = catalogue.CATALOGUE.read_text(encoding="utf-8")
+    assert stored == catalogue.render(catalogue.build()), (
+        "eegemo/models/catalogue.json is stale: run `make docs`"
+    )
+
+
 def test_config_reference_lists_every_key_and_nothing_else():
     from eegemo.config import iter_fields
     from eegemo.eeg.settings import PreprocessConfig

@@ -11,7 +11,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "models",
         help="list every registered model with its parameter count and MACs",
         description="List every registered model (EEG and face) with parameter count and MACs "
-        "for its default input size.",
+        "for its default input size (stored with eegemo, so the list appears at once). Models "
+        "registered from Python with eegemo.models.register_model appear in "
+        "eegemo.models.list_models(), not here.",
     )
     p.add_argument("--json", action="store_true", help="print one JSON array instead of a table")
     p.set_defaults(func=run)
@@ -21,9 +23,9 @@ def run(args: argparse.Namespace) -> int:
     """Print the registry."""
     import json
 
-    from ..models import list_models
+    from ..models.catalogue import read
 
-    rows = list_models(with_size=True)
+    rows = read()
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
