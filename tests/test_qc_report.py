@@ -71,6 +71,8 @@ def test_one_section_per_recording_with_ica_exclusions(qc_run):
         for c in provenance(out, rid)["ica_excluded"]:
             assert f"<td>ICA{c['component']:03d}</td>" in text
             assert html.escape(c["why"]) in text
+            # shown on the signal the ICA was fitted on, recomputed from the provenance
+            assert f"ICA{c['component']:03d} (removed): properties" in text
             excluded += 1
     assert excluded  # the simulated blinks are removed
     assert "Mean band topomaps" in text and "Power spectrum" in text

@@ -194,17 +194,37 @@ def psd_figure(before: mne.io.BaseRaw | None, after: mne.io.BaseRaw) -> matplotl
     return fig
 
 
-def _pre_ica(raw: mne.io.BaseRaw, ica: mne.preprocessing.ICA) -> mne.io.BaseRaw | None:
-    """The input filtered, resampled and re-referenced as the ICA saw it (approximately)."""
+def _pre_ica(path: Path, record: dict[str, Any],
+             ica: mne.preprocessing.ICA) -> mne.io.BaseRaw | None:
+    """The recording as its ICA stage received it, recomputed from the recorded configuration.
+
+    Channel hygiene and the stages before ``ica`` are run as the pipeline ran them, so
+    the component properties are those of the signal the ICA was fitted on. None when
+    the input cannot be read again or no longer matches the ICA's channels.
+    """
+    import dataclasses
+
+    from ..config import from_dict
+    from ..errors import RecordingError
+    from .channels import prepare_channels
+    from .io import read_raw
+    from .pipeline import apply_stages
+    from .settings import PreprocessConfig
+
+    config = from_dict(PreprocessConfig, record["config"])
+    names = [spec.name for spec in config.stages]
+    config = dataclasses.replace(config, stages=config.stages[: names.index("ica")])
+    try:
+        raw, _ = prepare_channels(read_raw(path), config.channels)
+    except (RecordingError, OSError, ValueError):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the batch reported them when it ran
+        for _, after, _ in apply_stages(raw, config):
+            raw = after
     if not set(ica.ch_names) <= set(raw.ch_names):
         return None
-    raw = raw.copy().pick(ica.ch_names)
-    raw.filter(ica.info["highpass"], ica.info["lowpass"], verbose="error")
-    if raw.info["sfreq"] != ica.info["sfreq"]:
-        raw.resample(ica.info["sfreq"], verbose="error")
-    raw.set_eeg_reference("average", verbose="error")
-    raw.set_montage(ica.info.get_montage(), on_missing="ignore", verbose="error")
-    return raw
+    return raw.pick(ica.ch_names)
 
 
 def topomap_figure(path: Path, bands: dict[str, list[float]],
@@ -294,7 +314,7 @@ def _add_recording(
         report.add_ica(ica, title=section, inst=None, tags=(*tags, "ica"))
         # The removed components are 0 in the cleaned recording: their properties are
         # shown on the input, prepared as the ICA saw it.
-        inst = _pre_ica(before, ica) if before is not None and ica.exclude else None
+        inst = _pre_ica(input_path, record, ica) if input_path and ica.exclude else None
         if inst is not None:
             figs = ica.plot_properties(inst, picks=ica.exclude, show=False, verbose="error")
             for component, fig in zip(ica.exclude, figs, strict=True):
