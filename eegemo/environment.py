@@ -43,3 +43,40 @@ def versions(*libraries: str) -> dict[str, str]:
             found[name] = "not installed"
     found["python"] = platform.python_version()
     return found
+
+
+#: Optional libraries: module -> (distribution on the package index, eegemo extra).
+OPTIONAL = {
+    "cv2": ("opencv-python-headless", "face"),
+    "timm": ("timm", "face"),
+}
+
+
+def import_optional(module: str, purpose: str):
+    """Import a library of an eegemo extra, or say in one line how to install it.
+
+    Parameters
+    ----------
+    module : str
+        A module of a library of :data:`OPTIONAL` (``"cv2"``, ``"timm.layers"``).
+    purpose : str
+        What needs it, for the message (``"face detection"``).
+
+    Returns
+    -------
+    module : module
+
+    Raises
+    ------
+    EegemoError
+        When the library is not installed.
+    """
+    from .errors import EegemoError
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        package, extra = OPTIONAL[module.split(".")[0]]
+        raise EegemoError(
+            f"{purpose}: {package} is not installed (pip install 'eegemo[{extra}]')"
+        ) from None

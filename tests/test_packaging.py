@@ -86,3 +86,27 @@ def test_a_wheel_in_a_fresh_environment_preprocesses_with_a_recipe_by_name(tmp_p
         capture_output=True, text=True, env=clean_env, cwd=tmp_path)
     assert shipped.returncode == 0, shipped.stderr  # the face model is in the wheel, intact
     assert shipped.stdout.startswith(own)
+
+
+def test_eeg_work_runs_without_the_face_extra(tmp_path, monkeypatch, capsys):
+    import sys
+
+    from PIL import Image
+
+    from eegemo.cli import main
+
+    from .synthetic_topomaps import make_topomap_folder
+
+    # `import cv2` or `import timm.layers` now raise ImportError, as without the extra
+    blocked = [m for m in sys.modules if m.split(".")[0] in ("cv2", "timm")]
+    for name in {*blocked, "cv2", "timm"}:
+        monkeypatch.setitem(sys.modules, name, None)
+    data = make_topomap_folder(tmp_path / "data", n_subjects=4, epochs_per_class=6)
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "run"), "--no-progress",
+                 "--set", "epochs=1", "--set", "threads=1"]) == 0
+    photo = tmp_path / "face.png"
+    Image.new("L", (96, 96), 128).save(photo)
+    capsys.readouterr()
+    assert main(["predict", str(photo)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "pip install 'eegemo[face]'" in err

@@ -18,7 +18,7 @@ import numpy as np
 from ..atomic import atomic_open, atomic_path
 from ..errors import EegemoError
 from .data import IMAGE_SUFFIXES
-from .detect import FaceBox, to_gray
+from .detect import FaceBox, opencv, to_gray
 
 #: Formats annotated images are written in (others are saved as PNG).
 ANNOTATED_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
@@ -53,7 +53,7 @@ def annotate(
         Ids of tracks flagged as probable false detections: drawn thin and grey with
         their id only.
     """
-    import cv2
+    cv2 = opencv()
 
     out = image.copy()
     if out.dtype != np.uint8 or out.ndim == 2 or out.shape[2] != 3:
@@ -85,7 +85,7 @@ def annotate(
 
 def save_image(path: Path, image: np.ndarray) -> None:
     """Encode ``image`` by the file's extension and write it atomically."""
-    import cv2
+    cv2 = opencv()
 
     ok, buf = cv2.imencode(path.suffix if path.suffix else ".png", image)
     if not ok:
@@ -141,7 +141,7 @@ def video_codec() -> tuple[str, str]:
     """The first of :data:`VIDEO_CODECS` this OpenCV can write: ``(fourcc, file ending)``."""
     import tempfile
 
-    import cv2
+    cv2 = opencv()
 
     with tempfile.TemporaryDirectory() as tmp:
         for fourcc, suffix in VIDEO_CODECS:
@@ -192,7 +192,7 @@ def save_annotated_video(
     n : int
         Frames written.
     """
-    import cv2
+    cv2 = opencv()
 
     faces = {fr["frame"]: fr["faces"] for fr in frames}
     n = 0

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..environment import import_optional
 from ..errors import EegemoError
 
 #: Box growth (fraction of the box side, split over both sides) matching FER2013 framing.
@@ -43,6 +44,12 @@ BACKENDS = ("auto", "haar", "mtcnn")
 #: synthetic scenes (benchmarks/face_detectors.py, seed 1), MTCNN's box had
 #: sqrt(w*h) = 0.904 of the pasted FER2013 face's side against Haar's 0.969.
 MTCNN_BOX_SCALE = 0.969 / 0.904
+
+
+def opencv():
+    """OpenCV, which face detection and reading photos and videos use (extra ``face``)."""
+    return import_optional("cv2", "face detection and reading photos and videos")
+
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,7 +83,7 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     -------
     gray : ndarray of uint8, shape (H, W)
     """
-    import cv2
+    cv2 = opencv()
 
     if image.dtype == np.uint16:
         image = (image // 257).astype(np.uint8)
@@ -143,7 +150,7 @@ class FaceDetector:
         if backend == "mtcnn":
             self._mtcnn = _load_mtcnn(min_size)
             return
-        import cv2
+        cv2 = opencv()
 
         if scale_factor <= 1.0:
             raise EegemoError(f"scale_factor must be greater than 1, got {scale_factor}")
@@ -171,7 +178,7 @@ class FaceDetector:
         boxes : list of FaceBox
             Empty when there is no face (a normal result).
         """
-        import cv2
+        cv2 = opencv()
 
         if gray.ndim != 2:
             gray = to_gray(gray)
@@ -240,7 +247,7 @@ def crop_face(
     -------
     crop : ndarray of uint8, shape (size, size)
     """
-    import cv2
+    cv2 = opencv()
 
     side = max(box.w, box.h) * (1.0 + margin)
     cx, cy = box.x + box.w / 2.0, box.y + box.h / 2.0
@@ -292,7 +299,7 @@ def read_image(
     """
     import warnings
 
-    import cv2
+    cv2 = opencv()
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)

@@ -45,6 +45,7 @@ from .detect import (
     FaceBox,
     FaceDetector,
     crop_face,
+    opencv,
     read_image,
     to_gray,
 )
@@ -229,7 +230,7 @@ class FacePredictor:
 
 def _fit(gray: np.ndarray, side: int) -> np.ndarray:
     """``gray`` reduced (area averaging) so that its longer side is at most ``side``."""
-    import cv2
+    cv2 = opencv()
 
     h, w = gray.shape
     if max(h, w) <= side:
@@ -273,7 +274,7 @@ def iter_video_frames(
     fps : float, optional
         Keep about this many frames per second of video.
     """
-    import cv2
+    cv2 = opencv()
 
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
@@ -317,7 +318,7 @@ def frame_step(video_fps: float, every: int = 1, fps: float | None = None) -> in
 
 def video_info(path: str | Path) -> tuple[float, int]:
     """Frame rate and frame count OpenCV reports for a video (0 when unknown)."""
-    import cv2
+    cv2 = opencv()
 
     cap = cv2.VideoCapture(str(path))
     try:

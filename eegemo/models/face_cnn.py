@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..environment import import_optional
 from ..errors import ConfigError
 from .registry import register_model, square_image
 
@@ -31,7 +32,8 @@ def init_truncated_normal(module: nn.Module) -> None:
     layers 0.02, both truncated at two standard deviations; normalisation layers
     start at weight 1, bias 0.
     """
-    from timm.layers import trunc_normal_  # inverse-CDF sampling: faster than torch's rejection
+    # timm's inverse-CDF sampling: faster than torch's rejection sampling
+    trunc_normal_ = import_optional("timm.layers", "face models").trunc_normal_
 
     for m in module.modules():
         if isinstance(m, nn.Conv2d):

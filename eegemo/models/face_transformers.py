@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
+from ..environment import import_optional
 from ..errors import ConfigError
 from .registry import register_model, square_image
 
@@ -71,7 +72,8 @@ def vit(
     -------
     model : timm.models.vision_transformer.VisionTransformer
     """
-    from timm.models.vision_transformer import VisionTransformer
+    timm_vit = import_optional("timm.models.vision_transformer", "face transformers")
+    VisionTransformer = timm_vit.VisionTransformer
 
     in_chans, img_size = square_image("vit", input_shape)
     _check_patches(img_size, patch_size)
@@ -135,7 +137,8 @@ def deit(
     -------
     model : timm.models.deit.VisionTransformerDistilled
     """
-    from timm.models.deit import VisionTransformerDistilled
+    timm_deit = import_optional("timm.models.deit", "face transformers")
+    VisionTransformerDistilled = timm_deit.VisionTransformerDistilled
 
     in_chans, img_size = square_image("deit", input_shape)
     _check_patches(img_size, patch_size)
@@ -193,7 +196,7 @@ def convnext(
     -------
     model : timm.models.convnext.ConvNeXt
     """
-    from timm.models.convnext import ConvNeXt
+    ConvNeXt = import_optional("timm.models.convnext", "face transformers").ConvNeXt
 
     in_chans, img_size = square_image("convnext", input_shape)
     if variant not in CONVNEXT_VARIANTS:
