@@ -116,10 +116,12 @@ def test_a_one_frame_false_positive_is_flagged_short_and_the_face_is_summarised(
     assert frames[7]["faces"][1]["track"] == 2
     for fr in frames:
         for f in fr["faces"]:
-            assert sum(f["smoothed"].values()) == pytest.approx(1, abs=1e-5)
-            assert f["smoothed_label"] == max(f["smoothed"], key=f["smoothed"].get)
-    # the raw labels are left as they were
-    assert [fr["faces"][0]["label"] for fr in frames].count("sad") == 5
+            assert sum(f["probabilities"].values()) == pytest.approx(1, abs=1e-5)
+            assert f["label"] == max(f["probabilities"], key=f["probabilities"].get)
+    # the labels are smoothed; the frames' own stay available
+    assert [fr["faces"][0]["label"] for fr in frames].count("sad") == 0
+    assert [fr["faces"][0]["raw_label"] for fr in frames].count("sad") == 5
+    assert frames[1]["faces"][0]["raw_probabilities"] == dict(zip(CLASSES, happy, strict=True))
     # or a share of the clip: a track in fewer than 30% of the frames is short
     assert [t["short"] for t in track_video(frames, CLASSES, TrackOptions(min_share=0.3))] == [
         False, True]
@@ -219,15 +221,15 @@ def test_a_clip_gets_one_main_track_an_annotated_video_and_a_timeline(
     main_track = kept[0]
     assert main_track["frames"] >= 27 and main_track["start"] <= 0.2 and main_track["end"] >= 2.7
     assert 0 < main_track["label_share"] <= 1 and main_track["label"] in record["frames"][0][
-        "faces"][0]["smoothed"]
+        "faces"][0]["probabilities"]
     assert {12} <= {fr["frame"] for fr in frames
                     for f in fr["faces"] if f["track"] != main_track["track"]}
     assert all(t["frames"] < 3 for t in tracks if t["short"]) and len(tracks) >= 2
     for fr in frames:
         for face in fr["faces"]:
-            assert {"box", "label", "probabilities", "track", "smoothed", "smoothed_label"} <= set(
-                face)
-            assert sum(face["smoothed"].values()) == pytest.approx(1, abs=1e-4)
+            assert {"box", "label", "probabilities", "track", "raw_probabilities",
+                    "raw_label"} <= set(face)
+            assert sum(face["probabilities"].values()) == pytest.approx(1, abs=1e-4)
     rows = list(csv.DictReader(table.open()))
     assert {r["track"] for r in rows} >= {str(main_track["track"])}
 
@@ -252,7 +254,7 @@ def test_a_clip_gets_one_main_track_an_annotated_video_and_a_timeline(
     assert [fr["frame"] for fr in record["frames"]] == list(range(0, 30, 2))
     for fr in record["frames"]:
         for face in fr["faces"]:
-            assert face["smoothed"] == pytest.approx(face["probabilities"], abs=1e-6)
+            assert face["probabilities"] == pytest.approx(face["raw_probabilities"], abs=1e-6)
     cap = cv2.VideoCapture(str(video))
     assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == 15 and cap.get(cv2.CAP_PROP_FPS) == pytest.approx(5)
     cap.release()

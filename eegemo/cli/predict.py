@@ -25,7 +25,8 @@ cannot be read is reported and the others are still done (exit status 1).
 Videos: every frame by default; --every N keeps every N-th frame, --fps F about F
 frames per second; each frame's result carries its index and time in seconds. The
 faces are followed across the sampled frames: each gets a track id, and its class
-probabilities averaged over --smooth frames beside the raw ones. Each track is
+probabilities and label are averaged over --smooth frames of its track (the frame's
+own stay as raw_probabilities and raw_label). Each track is
 summarised (frames, start and end, mean probabilities, most frequent smoothed
 label); tracks seen in fewer than --min-track frames are flagged as probable false
 detections and left out of the summary line and the timeline. With

@@ -68,11 +68,9 @@ def annotate(
             cv2.putText(out, f"#{face['track']}", (x + 2, y + h - 4), cv2.FONT_HERSHEY_SIMPLEX,
                         0.4, (160, 160, 160), 1, cv2.LINE_AA)
             continue
+        text = f"{face['label']} {face['probabilities'][face['label']]:.2f}"
         if "track" in face:
-            label = face["smoothed_label"]
-            text = f"#{face['track']} {label} {face['smoothed'][label]:.2f}"
-        else:
-            text = f"{face['label']} {face['probabilities'][face['label']]:.2f}"
+            text = f"#{face['track']} {text}"
         cv2.rectangle(out, (x, y), (x + w, y + h), (0, 255, 0), thick)
         scale = max(0.4, w / 200)
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
@@ -252,8 +250,8 @@ def plot_timeline(
         for face in fr["faces"]:
             if face["track"] in series:
                 series[face["track"]].append((
-                    fr["time"], [face["smoothed"][c] for c in classes],
-                    [face["probabilities"][c] for c in classes],
+                    fr["time"], [face["probabilities"][c] for c in classes],
+                    [face["raw_probabilities"][c] for c in classes],
                 ))
     fig = Figure(figsize=(10, 1.2 + 2.2 * max(1, len(kept))), layout="constrained")
     axes = fig.subplots(max(1, len(kept)), 1, sharex=True, squeeze=False)[:, 0]

@@ -427,7 +427,8 @@ def predict_path(
     records : list of dict
         One per input file: ``source``, ``kind`` and ``faces`` (image) or ``fps``,
         ``frames`` (video; each ``frame``, ``time`` in seconds and ``faces``, whose
-        faces also carry ``track``, ``smoothed`` and ``smoothed_label``) and ``tracks``
+        faces carry ``track`` and smoothed ``probabilities`` and ``label``, their own in
+        ``raw_probabilities`` and ``raw_label``) and ``tracks``
         (see :func:`~eegemo.face.track.track_video`), or ``error`` when the file could
         not be read.
     """
@@ -473,8 +474,9 @@ def prediction_rows(records: list[dict], classes: Sequence[str]) -> Iterator[dic
     """Flatten :func:`predict_path` records into table rows, one per face.
 
     Images or frames without a face get one row with an empty ``face``; unreadable
-    files one row with their ``error``. ``track`` and ``smoothed_label`` are empty for
-    images.
+    files one row with their ``error``. For videos, ``label`` and ``p_<class>`` are the
+    smoothed values and ``raw_label`` the frame's own; ``track`` and ``raw_label`` are
+    empty for images.
     """
     for rec in records:
         frames = rec.get("frames") or [{"frame": "", "time": "", "faces": rec.get("faces", [])}]
@@ -486,8 +488,7 @@ def prediction_rows(records: list[dict], classes: Sequence[str]) -> Iterator[dic
             for i, face in enumerate(fr["faces"]):
                 x, y, w, h = face["box"]
                 row = {**base, "face": i, "x": x, "y": y, "w": w, "h": h, "label": face["label"],
-                       "track": face.get("track", ""),
-                       "smoothed_label": face.get("smoothed_label", "")}
+                       "track": face.get("track", ""), "raw_label": face.get("raw_label", "")}
                 row.update({f"p_{c}": face["probabilities"][c] for c in classes})
                 yield row
 
@@ -497,7 +498,7 @@ def write_predictions_csv(
 ) -> None:
     """Write :func:`prediction_rows` as a CSV table, atomically."""
     fields = ["source", "frame", "time", "face", "x", "y", "w", "h", "label", "track",
-              "smoothed_label"]
+              "raw_label"]
     fields += [f"p_{c}" for c in classes] + ["error"]
     with atomic_open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields, restval="")

@@ -7,9 +7,10 @@ so that a face that moved while the detector missed it keeps its id. A track's b
 predicted forward with its recent velocity, which keeps the ids of two faces apart
 while they cross. A track ends after ``max_missed`` sampled frames without a match.
 
-:func:`track_video` then gives every detection of a video its ``track`` id and its
-class probabilities averaged over a centred window of sampled frames (``smoothed``,
-beside the raw ``probabilities``), and summarises each track. Tracks seen in fewer
+:func:`track_video` then gives every detection of a video its ``track`` id, replaces
+its ``probabilities`` and ``label`` by their average over a centred window of sampled
+frames of its track (the frame's own stay as ``raw_probabilities`` and ``raw_label``),
+and summarises each track. Tracks seen in fewer
 frames than ``min_frames`` (or ``min_share`` of the sampled frames) are flagged
 ``short``: probably false detections, kept in the per-frame output but left out of
 summaries.
@@ -254,8 +255,10 @@ def track_video(
 ) -> list[dict]:
     """Track the faces of a video's sampled frames, smooth them, and summarise each track.
 
-    Every face dict of ``frames`` gains ``track`` (its id), ``smoothed`` (class ->
-    probability, see :func:`smooth_probabilities`) and ``smoothed_label``.
+    Every face dict of ``frames`` gains ``track`` (its id); its ``probabilities``
+    (class -> probability) and ``label`` become the smoothed ones (see
+    :func:`smooth_probabilities`), the frame's own moving to ``raw_probabilities``
+    and ``raw_label``.
 
     Parameters
     ----------
@@ -291,9 +294,12 @@ def track_video(
         raw = np.array([[face["probabilities"][c] for c in classes] for _, _, face in seen])
         smoothed = smooth_probabilities([p for p, _, _ in seen], raw, options.smooth)
         for (_, _, face), row in zip(seen, smoothed, strict=True):
-            face["smoothed"] = {c: round(float(v), 6) for c, v in zip(classes, row, strict=True)}
-            face["smoothed_label"] = classes[int(row.argmax())]
-        label, count = Counter(face["smoothed_label"] for _, _, face in seen).most_common(1)[0]
+            face["raw_probabilities"], face["raw_label"] = face["probabilities"], face["label"]
+            face["probabilities"] = {
+                c: round(float(v), 6) for c, v in zip(classes, row, strict=True)
+            }
+            face["label"] = classes[int(row.argmax())]
+        label, count = Counter(face["label"] for _, _, face in seen).most_common(1)[0]
         tracks.append({
             "track": track_id,
             "frames": len(seen),
