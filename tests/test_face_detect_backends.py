@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 from eegemo.errors import EegemoError
-from eegemo.face.detect import BACKENDS, FaceDetector, mtcnn_available, read_image
+from eegemo.face.detect import (
+    BACKENDS,
+    FaceBox,
+    FaceDetector,
+    drop_nested,
+    mtcnn_available,
+    read_image,
+)
 
 needs_mtcnn = pytest.mark.skipif(not mtcnn_available(), reason="facenet-pytorch not installed")
 
@@ -69,3 +76,11 @@ def test_no_face_is_an_empty_list(backend):
     detector = FaceDetector(backend=backend)
     assert detector.detect(np.full((240, 320), 128, np.uint8)) == []
     assert detector.detect(np.full((8, 8), 128, np.uint8)) == []
+
+
+def test_a_detection_nested_in_a_larger_one_is_dropped():
+    face, part = FaceBox(40, 40, 120, 120), FaceBox(70, 100, 54, 54)  # the mouth and chin
+    beside, overlapping = FaceBox(200, 40, 100, 100), FaceBox(140, 60, 60, 60)
+    # largest first; `overlapping` has a third of its area inside `face`: another face
+    assert drop_nested([part, beside, face, overlapping]) == [face, beside, overlapping]
+    assert drop_nested([]) == []

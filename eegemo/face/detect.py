@@ -44,6 +44,8 @@ BACKENDS = ("auto", "haar", "mtcnn")
 #: synthetic scenes (benchmarks/face_detectors.py, seed 1), MTCNN's box had
 #: sqrt(w*h) = 0.904 of the pasted FER2013 face's side against Haar's 0.969.
 MTCNN_BOX_SCALE = 0.969 / 0.904
+#: A detection with at least this share of its area inside a larger one is dropped.
+NESTED_SHARE = 0.5
 
 
 def opencv():
@@ -69,6 +71,35 @@ class FaceBox:
         """The box in the pixels of an image ``sx`` times wider and ``sy`` times taller."""
         x, y, w, h = self.x * sx, self.y * sy, self.w * sx, self.h * sy
         return FaceBox(round(x), round(y), round(w), round(h))
+
+
+def drop_nested(boxes: list[FaceBox], max_inside: float = NESTED_SHARE) -> list[FaceBox]:
+    """Boxes largest first, without those lying mostly inside a larger kept box.
+
+    Faces do not nest, but the Haar cascade often also fires on part of a face (an
+    eye and the nose, the mouth): such a box, with at least ``max_inside`` of its area
+    inside a larger box, is a second detection of the same face.
+
+    Parameters
+    ----------
+    boxes : list of FaceBox
+    max_inside : float
+        Share of a box's area inside a larger box from which it is dropped.
+
+    Returns
+    -------
+    boxes : list of FaceBox
+    """
+    kept: list[FaceBox] = []
+    for b in sorted(boxes, key=lambda b: b.w * b.h, reverse=True):
+        inside = (
+            max(0, min(b.x + b.w, k.x + k.w) - max(b.x, k.x))
+            * max(0, min(b.y + b.h, k.y + k.h) - max(b.y, k.y))
+            for k in kept
+        )
+        if all(area < max_inside * b.w * b.h for area in inside):
+            kept.append(b)
+    return kept
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
@@ -167,7 +198,7 @@ class FaceDetector:
             raise EegemoError(f"{path}: cannot load the Haar cascade")
 
     def detect(self, gray: np.ndarray) -> list[FaceBox]:
-        """Faces in a grayscale image, largest first.
+        """Faces in a grayscale image, largest first, without boxes nested in another.
 
         Parameters
         ----------
@@ -191,7 +222,7 @@ class FaceDetector:
             minSize=(self.min_size, self.min_size),
         )
         boxes = [FaceBox(int(x), int(y), int(w), int(h)) for x, y, w, h in np.asarray(found)]
-        return sorted(boxes, key=lambda b: b.w * b.h, reverse=True)
+        return drop_nested(boxes)
 
     def _detect_mtcnn(self, gray: np.ndarray) -> list[FaceBox]:
         """MTCNN on the gray image (as RGB); boxes made square and framed like Haar's."""
@@ -212,7 +243,7 @@ class FaceDetector:
             cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
             s = max(1, round(side))
             boxes.append(FaceBox(round(cx - side / 2), round(cy - side / 2), s, s))
-        return sorted(boxes, key=lambda b: b.w * b.h, reverse=True)
+        return drop_nested(boxes)
 
 
 def _load_mtcnn(min_size: int):
