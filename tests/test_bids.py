@@ -55,6 +55,11 @@ def _write_dataset(root: Path, scratch: Path) -> list[str]:
             text.replace("\trest\t", "\tcalm\t").replace("\ttask\t", "\teffort\t")
         )
         stems.append(path.basename)
+    participants = root / "participants.tsv"
+    rows = participants.read_text().splitlines()
+    participants.write_text("\n".join(
+        [rows[0] + "\tgroup"] + [row + ("\tcontrol" if "sub-01" in row else "\tpatient")
+                                  for row in rows[1:]]) + "\n")
     return stems
 
 
@@ -108,6 +113,11 @@ def test_bids_sidecars_are_honoured(bids_run):
         notch = next(s for s in prov["stages"] if s["name"] == "notch")
         assert notch["line_freq"] == 60.0 and notch["line_freq_from"] == "recording"
         assert notch["freqs"][0] == 60.0 and 50.0 not in notch["freqs"]
+        # participants.tsv is an input of the recording (editing it recomputes)
+        assert any(f["path"].endswith("participants.tsv") for f in prov["recording"]["inputs"])
+    # the subject's row of participants.tsv is in the provenance
+    assert first["channels"]["bids"]["participant"]["group"] == "control"
+    assert second["channels"]["bids"]["participant"]["group"] == "patient"
 
 
 def test_without_mne_bids_files_are_read_plain_with_one_note(dataset, monkeypatch):

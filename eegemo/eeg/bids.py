@@ -3,9 +3,10 @@
 With `mne-bids <https://mne.tools/mne-bids>`_ installed, a recording inside a BIDS
 dataset is read with :func:`mne_bids.read_raw_bids`: channel types and bad channels
 from ``channels.tsv``, electrode positions from ``electrodes.tsv``, annotations from
-``events.tsv`` (``trial_type``) and the line frequency from ``PowerLineFrequency`` in
-``*_eeg.json``. What was taken from the sidecars is kept on the recording as
-:data:`ATTRIBUTE` (a dict) for :func:`~eegemo.eeg.channels.prepare_channels`.
+``events.tsv`` (``trial_type``), the line frequency from ``PowerLineFrequency`` in
+``*_eeg.json`` and the subject's row of ``participants.tsv``. What was taken from the
+sidecars is kept on the recording as :data:`ATTRIBUTE` (a dict) for
+:func:`~eegemo.eeg.channels.prepare_channels`.
 """
 
 from __future__ import annotations
@@ -56,6 +57,34 @@ def bids_root(path: str | Path) -> Path | None:
     return None
 
 
+def participant(root: Path, subject: str) -> dict[str, str] | None:
+    """The subject's row of the dataset's ``participants.tsv``, or ``None``.
+
+    Parameters
+    ----------
+    root : Path
+        The BIDS root.
+    subject : str
+        The subject label, without ``sub-``.
+
+    Returns
+    -------
+    row : dict | None
+        Column -> value as written (``"n/a"`` included), without ``participant_id``;
+        ``None`` when the file or the subject's row is missing.
+    """
+    import csv
+
+    path = root / "participants.tsv"
+    if not path.is_file():
+        return None
+    with path.open(newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh, delimiter="\t"):
+            if row.get("participant_id") == f"sub-{subject}":
+                return {k: v for k, v in row.items() if k and k != "participant_id"}
+    return None
+
+
 def sidecar_facts(raw: mne.io.BaseRaw) -> dict[str, Any] | None:
     """The sidecar facts of a recording read by :func:`read_bids`, or ``None``."""
     return getattr(raw, ATTRIBUTE, None)
@@ -78,8 +107,8 @@ def read_bids(path: Path, root: Path) -> mne.io.BaseRaw | None:
         suffix such as ``_eeg``). Else the data, preloaded, with :data:`ATTRIBUTE`
         set to a dict with ``root``, ``subject``, ``session``, ``run``, ``task``,
         ``bads`` (from channels.tsv), ``line_freq`` (PowerLineFrequency, or None),
-        ``electrodes`` (whether electrodes.tsv gave the positions) and ``events``
-        (whether events.tsv was read).
+        ``electrodes`` (whether electrodes.tsv gave the positions), ``events``
+        (whether events.tsv was read) and ``participant`` (see :func:`participant`).
 
     Raises
     ------
@@ -121,6 +150,7 @@ def read_bids(path: Path, root: Path) -> mne.io.BaseRaw | None:
             "line_freq": float(line_freq) if line_freq else None,
             "electrodes": electrodes,
             "events": Path(str(events.fpath)).is_file(),
+            "participant": participant(root, bids_path.subject),
         },
     )
     return raw

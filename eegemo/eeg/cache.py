@@ -42,6 +42,7 @@ from .. import __version__
 from ..atomic import atomic_path, write_json
 from ..config import to_dict
 from ..integrity import sha256_file
+from .bids import bids_root
 from .io import Recording
 
 if TYPE_CHECKING:
@@ -74,7 +75,8 @@ def input_files(path: str | Path) -> list[Path]:
         ``.vmrk``, ``.fdt``), then, for a BIDS recording (``sub-<label>[_ses-<label>]_...
         _eeg.<ext>``), the ``.tsv`` and ``.json`` sidecars beside it of the same subject
         and session (``channels.tsv``, ``events.tsv``, ``electrodes.tsv``, ...), whose
-        bad channels, events and positions are read with the recording.
+        bad channels, events and positions are read with the recording, and the
+        dataset's ``participants.tsv``, whose row is kept in the provenance.
     """
     path = Path(path)
     files = [path]
@@ -89,6 +91,9 @@ def input_files(path: str | Path) -> list[Path]:
             f for f in path.parent.glob(f"{bids.group(0)}*")
             if f.suffix.lower() in (".tsv", ".json") and f.is_file() and f not in files
         )
+        root = bids_root(path)
+        if root is not None and (root / "participants.tsv").is_file():
+            files.append(root / "participants.tsv")
     return files
 
 
