@@ -172,12 +172,15 @@ class EpochSet:
     onsets_s: list[float]
     labels: list[str | None]
     report: dict[str, Any]
+    baselines: np.ndarray | None = None
+    baseline_of: np.ndarray | None = None
 
 
 def _window_events(
     raw: mne.io.BaseRaw, config: EpochsConfig
-) -> tuple[np.ndarray, list[str] | None]:
-    """Sample of each candidate epoch start and its annotation or event (``None``: fixed)."""
+) -> tuple[np.ndarray, list[str] | None, np.ndarray | None]:
+    """Sample of each candidate epoch start, its annotation or event (``None``: fixed),
+    and the onset in seconds of that annotation or event (``None``: fixed)."""
     import mne
 
     sfreq = raw.info["sfreq"]
@@ -191,9 +194,9 @@ def _window_events(
 
     if config.source == "fixed":
         starts = windows(0.0, raw.n_times / sfreq)
-        return np.round(np.asarray(starts) * sfreq).astype(int), None
+        return np.round(np.asarray(starts) * sfreq).astype(int), None, None
 
-    starts, keys = [], []
+    starts, keys, onsets = [], [], []
     if config.source == "annotations":
         found = sorted({a["description"] for a in raw.annotations})
         for ann in raw.annotations:
@@ -206,6 +209,7 @@ def _window_events(
             spans = windows(onset, onset + max(ann["duration"], length))
             starts += spans
             keys += [desc] * len(spans)
+            onsets += [onset] * len(spans)
         what = "annotation"
     else:
         stim = mne.pick_types(raw.info, stim=True)
@@ -222,6 +226,7 @@ def _window_events(
                 continue
             starts.append((sample - raw.first_samp) / sfreq + config.tmin_s)
             keys.append(code)
+            onsets.append((sample - raw.first_samp) / sfreq)
         what = "event"
     if not starts:
         listed = f" listed in epochs.labels ({', '.join(wanted)})" if wanted else ""
@@ -232,7 +237,7 @@ def _window_events(
     samples = np.round(np.asarray(starts) * sfreq).astype(int)
     # One epoch per start sample, in time order (mne.Epochs needs unique events).
     samples, first = np.unique(samples, return_index=True)
-    return samples, [keys[i] for i in first]
+    return samples, [keys[i] for i in first], np.asarray(onsets)[first]
 
 
 def _reject(data: np.ndarray, config: RejectConfig) -> tuple[np.ndarray, str]:
@@ -369,7 +374,7 @@ def make_epochs(
 
     sfreq = raw.info["sfreq"]
     check_duration(raw, config)
-    starts, keys = _window_events(raw, config)
+    starts, keys, trial_onsets = _window_events(raw, config)
     if keys is None:
         labels: list[str | None] = [label] * len(starts)
     else:
@@ -386,6 +391,8 @@ def make_epochs(
                 f"({len(trials)} trials in the labels CSV)",
             )
         starts, labels = starts[rated], [lab for lab in labels if lab is not None]
+        if trial_onsets is not None:
+            trial_onsets = trial_onsets[rated]
     codes, event_id = _event_codes(labels)
     n_samples = round(config.length_s * sfreq)
     events = np.column_stack([starts + raw.first_samp, np.zeros(len(starts), int), codes])
@@ -409,6 +416,24 @@ def make_epochs(
             "epochs",
             f"all {total} epochs overlap bad segments or the end of the recording",
         )
+    baselines = baseline_of = None
+    no_baseline = 0
+    if config.baseline_s and has_eeg:
+        baselines, baseline_of = _baseline_segments(
+            raw, epochs.ch_names, trial_onsets[epochs.selection], config.baseline_s
+        )
+        missing = baseline_of < 0
+        no_baseline = int(missing.sum())
+        if missing.all():
+            raise RecordingError(
+                "epochs",
+                f"no epoch has a full {config.baseline_s:g}-s baseline before its annotation "
+                "or event (cut by the recording's start or a bad segment)",
+            )
+        if no_baseline:
+            epochs.drop(np.flatnonzero(missing), reason="NO BASELINE", verbose="error")
+            baseline_of = baseline_of[~missing]
+        data = epochs.get_data(copy=False)
     learnt: dict[str, Any] | None = None  # what autoreject learnt and did
     if not has_eeg:
         drop, rule = np.zeros(len(data), bool), "none (no EEG: heart signal alone)"
@@ -429,6 +454,8 @@ def make_epochs(
         )
     if learnt is None:
         epochs.drop(np.flatnonzero(drop), reason=rule, verbose="error")
+    if baseline_of is not None:
+        baseline_of = baseline_of[keep]
     kept_idx = np.asarray(epochs.selection, dtype=int)
     onsets = [round(float(s) / sfreq, 6) for s in starts[kept_idx]]
     report = {
@@ -439,6 +466,8 @@ def make_epochs(
         "total": total,
         "rejected": int(total - keep.sum()),
         "rejected_bad_segments": int(dropped_annotation),
+        **({"baseline_s": config.baseline_s, "rejected_no_baseline": no_baseline}
+           if baselines is not None else {}),
         "rejected_by_rule": int(drop.sum()),
         "rule": rule,
         "kept": int(keep.sum()),
@@ -455,7 +484,40 @@ def make_epochs(
         onsets_s=onsets,
         labels=[labels[i] for i in kept_idx],
         report=report,
+        baselines=baselines,
+        baseline_of=baseline_of,
     )
+
+
+def _baseline_segments(
+    raw: mne.io.BaseRaw, ch_names: list[str], onsets_s: np.ndarray, baseline_s: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``baseline_s`` seconds before each distinct onset, and each epoch's segment.
+
+    Returns
+    -------
+    segments : ndarray, shape (n_segments, n_channels, n_times)
+        The channels ``ch_names`` before each onset that has a full, clean segment.
+    index : ndarray of int, shape (n_epochs,)
+        Row of ``segments`` of each epoch, -1 where its segment starts before the
+        recording or overlaps a ``BAD`` annotation.
+    """
+    sfreq = raw.info["sfreq"]
+    n = round(baseline_s * sfreq)
+    picks = [raw.ch_names.index(ch) for ch in ch_names]
+    segments, row_of = [], {}
+    for onset in np.unique(onsets_s):
+        stop = round(onset * sfreq)
+        if stop - n < 0:
+            continue
+        segment = raw.get_data(picks=picks, start=stop - n, stop=stop,
+                               reject_by_annotation="NaN", verbose="error")
+        if segment.shape[1] == n and not np.isnan(segment).any():
+            row_of[float(onset)] = len(segments)
+            segments.append(segment)
+    index = np.array([row_of.get(float(o), -1) for o in onsets_s], int)
+    shape = (0, len(picks), n)
+    return (np.stack(segments) if segments else np.zeros(shape)), index
 
 
 # --------------------------------------------------------------------------- topomaps
@@ -675,6 +737,18 @@ def _band_power(
             relative=config.bandpower.relative,
             ch_names=epochs.ch_names,
         )
+        if epochs.baselines is not None:
+            base = band_power(
+                epochs.baselines,
+                epochs.info["sfreq"],
+                config.bandpower.bands,
+                method=config.bandpower.method,
+                segment_s=config.bandpower.segment_s,
+                log10=config.bandpower.log10,
+                relative=config.bandpower.relative,
+                ch_names=epochs.ch_names,
+            )[epochs.baseline_of]
+            power = power - base if config.bandpower.log10 else power / base
     return power.astype(np.float32)
 
 

@@ -94,6 +94,13 @@ class EpochsConfig:
         "for annotations/events, only those listed are epoched (all when empty).",
     )
     tmin_s: float = option(0.0, help='Start of each epoch relative to its event ("events").')
+    baseline_s: float = option(
+        0.0,
+        help="Seconds before each annotation or event (the pre-stimulus segment a study "
+        "records) whose band power is each of its epochs' baseline: band power becomes the "
+        "log10 difference (or, without log10, the ratio) to it; 0 = none. Epochs whose "
+        "segment is cut by the recording's start or a bad segment are dropped.",
+    )
     reject: RejectConfig = option(RejectConfig(), help="Bad-epoch rejection.")
 
     def __post_init__(self) -> None:
@@ -103,6 +110,13 @@ class EpochsConfig:
             raise ConfigError(
                 f"overlap_s: expected 0 <= overlap_s < length_s ({self.length_s}), "
                 f"got {self.overlap_s}"
+            )
+        if self.baseline_s < 0:
+            raise ConfigError(f"baseline_s: expected >= 0, got {self.baseline_s}")
+        if self.baseline_s and self.source == "fixed":
+            raise ConfigError(
+                'baseline_s: a baseline precedes an annotation or event; set epochs.source '
+                'to "annotations" or "events" (got "fixed")'
             )
 
 
