@@ -402,6 +402,7 @@ def load_config(
     overrides: Sequence[str] = (),
     values: Mapping[str, Any] | None = None,
     sections: Mapping[str, type] | None = None,
+    base: Mapping[str, Any] | None = None,
 ) -> T:
     """Read a TOML configuration, apply overrides and validate it.
 
@@ -428,6 +429,10 @@ def load_config(
     sections : mapping, optional
         Plug-in section name -> dataclass, for a schema with a ``sections`` field (see
         :func:`from_dict`); ``--set name.key=value`` addresses them like any table.
+    base : mapping, optional
+        A configuration as :func:`to_dict` gives it (one recorded in a run) to start
+        from instead of the defaults; keys it lacks keep their defaults, the file and
+        the overrides apply on top.
 
     Returns
     -------
@@ -446,6 +451,7 @@ def load_config(
     _check_sections(cls, sections)
     data = to_dict(cls())
     data.update({name: to_dict(section()) for name, section in sections.items()})
+    data = _merge(cls, data, base or {}, sections)
     data = _merge(cls, data, read_toml(path) if path is not None else {}, sections)
     for text in overrides:
         keys, value = parse_override(text)

@@ -71,6 +71,13 @@ def test_train_then_evaluate_on_unseen_subjects(folders, capsys):
     table = capsys.readouterr().out
     assert "balanced accuracy" in table and "confusion matrix" in table
 
+    # --set changes the recorded configuration for this evaluation only
+    assert main(["evaluate", str(run), str(held_out), "--json",
+                 "--set", "eeg.normalization=subject"]) == 0
+    assert json.loads(capsys.readouterr().out)["confusion_matrix"] == cm
+    assert main(["evaluate", str(run), str(held_out), "--set", "eeg.normalizaton=subject"]) == 2
+    assert "did you mean 'normalization'" in capsys.readouterr().err
+
 
 def test_cross_validation_by_subject(folders, capsys):
     root, train, _ = folders

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .options import add_device_option
+from .options import add_device_option, add_set_option
 
 DESCRIPTION = """\
 Score a trained model (a run folder, whose best checkpoint is used, or a .pt file)
@@ -23,6 +23,11 @@ also holds per_subject: the balanced accuracy, macro-F1, accuracy and n of each
 subject. --predictions FILE.csv writes one row per item: subject, recording, index
 (the epoch's row in its recording), label (true), predicted and p_<class> for every
 class (faces: subject and recording empty, index the item's position).
+
+--set KEY=VALUE changes a key of the configuration recorded with the run for this
+evaluation only, such as face.decode_jobs=8 or face.cache_dir=DIR (where decoded
+faces are cached); a key that shapes the model's input (face.img_size,
+data.normalization) is honoured too, at the user's risk.
 """
 
 
@@ -34,7 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("model", metavar="RUN_OR_CHECKPOINT", help="run folder or checkpoint .pt")
+    p.add_argument("model", metavar="RUN", help="run folder (its best checkpoint) or .pt file")
     p.add_argument("data", metavar="DATA", help="held-out data (EEG folder or face data)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object (with per_subject scores for EEG data)")
@@ -46,6 +51,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tta", action="store_true",
                    help="also report test-time augmentation separately, where the model's modality "
                    "defines it (faces: flips and crops; not EEG, where a flip swaps hemispheres)")
+    add_set_option(p, "face.decode_jobs=8")
     add_device_option(p, from_config=False)
     p.add_argument("--batch-size", type=int, default=256, help="evaluation batch size")
     p.set_defaults(func=run)
@@ -62,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
     metrics = evaluate_checkpoint(args.model, args.data, split=args.split, device=args.device,
                                   batch_size=args.batch_size, tta=args.tta,
-                                  predictions=args.predictions)
+                                  predictions=args.predictions, overrides=args.overrides)
     if args.json:
         print(json.dumps(metrics))
     else:

@@ -20,6 +20,19 @@ def add_config_options(parser: argparse.ArgumentParser, recipe: str, example: st
     """
     parser.add_argument("--config", metavar="FILE", help=f"{recipe}; a bare name such as "
                         "eegmat or fer-cpu reads the recipe of that name shipped with eegemo")
+    add_set_option(parser, example)
+
+
+def add_set_option(parser: argparse.ArgumentParser, example: str) -> None:
+    """Add the repeatable ``--set KEY=VALUE`` (into ``args.overrides``) alone.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The subcommand's parser.
+    example : str
+        A typical override of this subcommand, e.g. ``"epochs.length_s=4"``.
+    """
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help=f"override one config key (repeatable), e.g. --set {example}; dotted keys for "

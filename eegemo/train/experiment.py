@@ -11,6 +11,7 @@ model on data it has never seen.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -326,6 +327,7 @@ def evaluate_checkpoint(
     batch_size: int = 256,
     tta: bool = False,
     predictions: str | Path | None = None,
+    overrides: Sequence[str] = (),
 ) -> dict:
     """Score a trained model on data it has never seen.
 
@@ -351,6 +353,9 @@ def evaluate_checkpoint(
         :func:`~eegemo.train.predictions.write_evaluation_table`: subject, recording,
         index, true label, predicted label, one probability per class); refused when
         it would replace a file of ``data``.
+    overrides : sequence of str
+        ``key=value`` changes (``--set``) to the training configuration recorded in the
+        checkpoint, for this evaluation only (e.g. ``"face.decode_jobs=8"``).
 
     Returns
     -------
@@ -378,6 +383,11 @@ def evaluate_checkpoint(
         check_output(predictions, data, "--predictions")
     dev = resolve_device(device)
     model, meta = load_model(run_or_checkpoint, device=dev)
+    if overrides:
+        from ..config import to_dict
+        from .settings import load_train_config
+
+        meta["config"] = to_dict(load_train_config(None, overrides, base=meta["config"]))
     modality = modality_of(meta)
     if tta and "tta" not in modality.eval_extras:
         raise EegemoError(

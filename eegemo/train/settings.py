@@ -11,7 +11,7 @@ topomaps (``pipelines/train-topomap.toml`` restates them); face recipes in
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -174,6 +174,7 @@ def load_train_config(
     path: str | Path | None = None,
     overrides: Sequence[str] = (),
     cls: type[T] = TrainConfig,
+    base: Mapping[str, Any] | None = None,
 ) -> T:
     """Read a training configuration with every registered modality's section.
 
@@ -187,6 +188,9 @@ def load_train_config(
         ``"face.img_size=64"``.
     cls : type
         The schema: :class:`TrainConfig` or an extension of it (distillation).
+    base : mapping, optional
+        A configuration recorded in a run to start from (see
+        :func:`~eegemo.config.load_config`).
 
     Returns
     -------
@@ -195,4 +199,4 @@ def load_train_config(
     """
     from .modality import modality_sections
 
-    return load_config(cls, path, overrides, sections=modality_sections())
+    return load_config(cls, path, overrides, sections=modality_sections(), base=base)
