@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import time
 import warnings
@@ -726,29 +727,22 @@ def clean_recording(
 def _band_power(
     epochs: EpochSet, config: PreprocessConfig, timings: dict[str, float]
 ) -> np.ndarray:
+    settings = config.bandpower
+    power_of = functools.partial(
+        band_power,
+        sfreq=epochs.info["sfreq"],
+        bands=settings.bands,
+        method=settings.method,
+        segment_s=settings.segment_s,
+        log10=settings.log10,
+        relative=settings.relative,
+        ch_names=epochs.ch_names,
+    )
     with step("bandpower", timings):
-        power = band_power(
-            epochs.data,
-            epochs.info["sfreq"],
-            config.bandpower.bands,
-            method=config.bandpower.method,
-            segment_s=config.bandpower.segment_s,
-            log10=config.bandpower.log10,
-            relative=config.bandpower.relative,
-            ch_names=epochs.ch_names,
-        )
+        power = power_of(epochs.data)
         if epochs.baselines is not None:
-            base = band_power(
-                epochs.baselines,
-                epochs.info["sfreq"],
-                config.bandpower.bands,
-                method=config.bandpower.method,
-                segment_s=config.bandpower.segment_s,
-                log10=config.bandpower.log10,
-                relative=config.bandpower.relative,
-                ch_names=epochs.ch_names,
-            )[epochs.baseline_of]
-            power = power - base if config.bandpower.log10 else power / base
+            base = power_of(epochs.baselines)[epochs.baseline_of]
+            power = power - base if settings.log10 else power / base
     return power.astype(np.float32)
 
 
