@@ -247,11 +247,12 @@ def topo_hybrid(
     regions: int = 8,
 ) -> TopoHybrid:
     """Build the CNN + linear topomap model (see :class:`TopoHybrid`)."""
-    bands, size = square_image("topo_hybrid", input_shape)
-    if size < 8 or size % regions:
+    bands = _topomap_input("topo_hybrid", input_shape)
+    size = int(input_shape[-1])
+    if size % regions:
         raise ConfigError(
-            f"topo_hybrid needs topomaps of at least 8x8 pixels whose size is a multiple of "
-            f"regions={regions}, got {size}"
+            f"topo_hybrid needs topomaps whose size is a multiple of regions={regions}, "
+            f"got {size}"
         )
     if members < 1 and not linear:
         raise ConfigError("topo_hybrid needs at least one member CNN or the linear head")
