@@ -38,15 +38,13 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..errors import ConfigError
-    from ..train.checkpoint import export_checkpoint, resolve_checkpoint
+    from ..train.checkpoint import export_checkpoint
 
     out = Path(args.out)
     if out.exists():
         raise ConfigError(f"{out}: already exists; choose a new file name")
     if out.suffix != ".pt":
         raise ConfigError(f"{out}: expected a file name ending in .pt")
-    if out.resolve() == resolve_checkpoint(args.run).resolve():
-        raise ConfigError(f"{out}: is the checkpoint being exported")
     info = export_checkpoint(args.run, out, weights=args.weights)
     if args.json:
         print(json.dumps(info))

@@ -9,10 +9,10 @@ copy is refused.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from ..errors import EegemoError
+from ..integrity import sha256_file
 
 #: File name of the shipped model, in ``eegemo/face/default_model/``.
 DEFAULT_MODEL_FILE = "fer2013-resnet18-w32-int8.pt"
@@ -44,7 +44,7 @@ def default_model_path() -> Path:
             f"{path}: the shipped face model is missing from this installation; reinstall "
             "eegemo or pass --model RUN"
         )
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = sha256_file(path)
     if digest != DEFAULT_MODEL_SHA256:
         raise EegemoError(
             f"{path}: SHA-256 {digest} differs from the shipped model's {DEFAULT_MODEL_SHA256} "

@@ -352,9 +352,9 @@ def export_checkpoint(
     info : dict
         ``path``, ``weights``, ``bytes`` (file size) and ``sha256`` (of the file).
     """
-    import hashlib
-
     import torch
+
+    from ..integrity import sha256_file
 
     if weights not in EXPORT_WEIGHTS:
         raise EegemoError(f"weights: expected one of {', '.join(EXPORT_WEIGHTS)}, got {weights!r}")
@@ -379,9 +379,8 @@ def export_checkpoint(
             packed[key] = tensor.half()
     out["model_state"] = packed
     save_checkpoint(dest, out)
-    data = Path(dest).read_bytes()
-    return {"path": str(dest), "weights": weights, "bytes": len(data),
-            "sha256": hashlib.sha256(data).hexdigest()}
+    return {"path": str(dest), "weights": weights, "bytes": Path(dest).stat().st_size,
+            "sha256": sha256_file(dest)}
 
 
 def _full_precision_state(ckpt: dict) -> dict:
