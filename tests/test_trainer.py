@@ -221,6 +221,98 @@ def test_time_limit_that_is_never_reached_changes_nothing(tmp_path):
         torch.testing.assert_close(limited.model.state_dict()[key], value)
 
 
+class Recorded(Blobs):
+    """Blobs that record the index of every item read."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.seen: list[int] = []
+
+    def __getitem__(self, i: int):
+        self.seen.append(int(i))
+        return super().__getitem__(i)
+
+
+def optimizer_steps(trainer: Trainer) -> int:
+    """Steps AdamW has taken (its per-parameter step count)."""
+    return int(trainer.optimizer.state[next(trainer.model.parameters())]["step"])
+
+
+def test_steps_per_epoch_makes_short_epochs_that_continue_through_the_data():
+    train = Recorded(64, 0)  # 4 batches of 16 per pass
+    trainer = Trainer(tiny_config(epochs=3, steps_per_epoch=3), train, Blobs(32, 1), ["a", "b"],
+                      progress=False)
+    train.seen.clear()  # the items read while building the trainer
+    steps = []
+    trainer.callbacks.append(lambda t, record: steps.append(optimizer_steps(t)))
+    result = trainer.fit()
+    assert trainer.steps_per_epoch == 3 and steps == [3, 6, 9]
+    assert [r["train_items"] for r in result.history] == [48, 48, 48]
+    assert trainer.scheduler.last_epoch == 9
+    # Epoch 2 goes on with the rest of the first pass, then starts a second, reshuffled one.
+    seen = train.seen
+    assert len(seen) == 9 * 16
+    assert sorted(seen[:64]) == sorted(seen[64:128]) == list(range(64))
+    assert seen[:64] != seen[64:128]
+    assert seen[48:64] != seen[:16] and not set(seen[48:64]) & set(seen[:48])
+
+    # More steps than a pass make an epoch one pass; balanced sampling draws new batches too.
+    assert Trainer(tiny_config(steps_per_epoch=100), Blobs(64, 0), None, ["a", "b"],
+                   progress=False).steps_per_epoch == 4
+    sampled = Recorded(64, 0)
+    balanced = Trainer(tiny_config(epochs=2, steps_per_epoch=1, balance="sampler"), sampled,
+                       None, ["a", "b"], progress=False)
+    sampled.seen.clear()
+    balanced.fit()
+    assert optimizer_steps(balanced) == 2 and sampled.seen[:16] != sampled.seen[16:]
+
+    with pytest.raises(ConfigError, match=r"steps_per_epoch: expected >= 0 .*got -1$"):
+        tiny_config(steps_per_epoch=-1)
+
+
+def record_learning_rates(trainer: Trainer) -> list[float]:
+    """The learning rate of every optimiser step the trainer takes from now on."""
+    rates, criterion = [], trainer.criterion
+
+    def recording(outputs, targets, inputs):
+        rates.append(trainer.optimizer.param_groups[0]["lr"])
+        return criterion(outputs, targets, inputs)
+
+    trainer.criterion = recording
+    return rates
+
+
+def test_steps_per_epoch_schedule_ends_on_the_last_planned_step(tmp_path):
+    config = tiny_config(epochs=5, steps_per_epoch=2, time_limit_min=1.5, fill_time_limit=True,
+                         schedule={"name": "onecycle"})
+    trainer = Trainer(config, Blobs(64, 0), Blobs(32, 1), ["a", "b"], progress=False)
+    trainer.clock = clock_of_epochs(then=10.0)  # the plan grows from 5 to 9 epochs of 2 steps
+    rates = record_learning_rates(trainer)
+    result = trainer.fit()
+    assert result.epochs_run == 9 and optimizer_steps(trainer) == len(rates) == 18
+    assert trainer.scheduler.total_steps == 18
+    # the peak, then one-cycle's final rate (peak / div_factor 25 / final_div_factor 1e4)
+    # at the last step
+    assert max(rates) == pytest.approx(config.optimizer.lr, rel=0.05)
+    assert rates[-1] == pytest.approx(config.optimizer.lr / 25 / 1e4)
+
+    # A resumed run starts a fresh pass and still ends its schedule on the last step.
+    config = tiny_config(epochs=4, steps_per_epoch=3, schedule={"name": "onecycle"})
+
+    def crash_after_two(trainer, record):
+        if record["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(config, Blobs(64, 0), Blobs(32, 1), ["a", "b"], tmp_path,
+                callbacks=[crash_after_two], progress=False).fit()
+    resumed = Trainer(config, Blobs(64, 0), Blobs(32, 1), ["a", "b"], tmp_path, progress=False)
+    rates = record_learning_rates(resumed)
+    assert resumed.fit(resume=True).epochs_run == 4
+    assert optimizer_steps(resumed) == 12 and len(rates) == 6
+    assert rates[-1] == pytest.approx(config.optimizer.lr / 25 / 1e4)
+
+
 class TwoHeads(torch.nn.Module):
     """Like DeiT: a tuple of two logits in training mode, their mean in eval mode."""
 

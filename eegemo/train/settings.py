@@ -117,6 +117,13 @@ class TrainConfig:
         "a faster machine trains longer (`epochs` is then only the plan for the first epoch, "
         "before one has been timed)",
     )
+    steps_per_epoch: int = option(
+        0,
+        "training batches per epoch (0 = one full pass over the training set). A smaller "
+        "number makes an epoch a random part of the data (the order continues across "
+        "epochs), so that validation, checkpoints and the time-limit planner work at "
+        "budgets shorter than one pass; more than a pass counts as one pass",
+    )
     batch_size: int = option(64, "training batch size (per process under torchrun)")
     eval_batch_size: int = option(256, "batch size for validation and evaluation")
     balance: str = option(
@@ -154,6 +161,10 @@ class TrainConfig:
             )
         if self.epochs < 1:
             raise ConfigError(f"epochs: expected at least 1, got {self.epochs}")
+        if self.steps_per_epoch < 0:
+            raise ConfigError(
+                f"steps_per_epoch: expected >= 0 (0 = a full pass), got {self.steps_per_epoch}"
+            )
         for key in ("batch_size", "eval_batch_size"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}: expected at least 1, got {getattr(self, key)}")

@@ -35,7 +35,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -233,7 +233,7 @@ def build_scheduler(
     optimizer : torch.optim.Optimizer
         The optimiser whose learning rate is scheduled.
     steps_per_epoch : int
-        Batches per epoch.
+        Optimiser steps per epoch (a full pass, or ``config.steps_per_epoch``).
     epochs : int, optional
         Length of the schedule, when it differs from ``config.epochs`` (a run
         re-planned by ``time_limit_min``).
@@ -529,6 +529,10 @@ class Trainer:
         self.batch_transform = batch_transform or self._default_batch_transform()
 
         self.train_loader = self._train_loader()
+        #: Optimiser steps per epoch: ``config.steps_per_epoch``, at most one full pass.
+        self.steps_per_epoch = min(
+            config.steps_per_epoch or len(self.train_loader), len(self.train_loader)
+        )
         self.net = self.model
         if self.dist.distributed:
             from torch.nn.parallel import DistributedDataParallel
@@ -537,13 +541,17 @@ class Trainer:
             self.net = DistributedDataParallel(self.model, device_ids=ids)
         self.optimizer = build_optimizer(config, self.model.parameters())
         self.scheduler, self.per_step_schedule = build_scheduler(
-            config, self.optimizer, len(self.train_loader)
+            config, self.optimizer, self.steps_per_epoch
         )
         self.scaler = torch.amp.GradScaler(
             "cuda", enabled=self.use_amp and self.amp_dtype == torch.float16
         )
         self.epoch = 0
         self.planned_epochs = config.epochs
+        # The pass over the training data in progress, continued by the next epoch when
+        # an epoch is shorter than a pass, and the number of passes started.
+        self._batches: Iterator | None = None
+        self._passes = 0
         self.clock: Callable[[], float] = time.perf_counter
         self.best_epoch = 0
         self.best_score: float | None = None
@@ -637,6 +645,8 @@ class Trainer:
         self.model.load_state_dict(ckpt["model_state"])
         self.optimizer.load_state_dict(ckpt["optimizer_state"])
         self.epoch = int(ckpt["epoch"])
+        # A resumed run starts a fresh pass, shuffled unlike those before it.
+        self._passes = math.ceil(self.epoch * self.steps_per_epoch / len(self.train_loader))
         self.planned_epochs = (
             self.config.epochs if extended else int(ckpt.get("planned_epochs", self.config.epochs))
         )
@@ -645,7 +655,7 @@ class Trainer:
         else:
             if self.planned_epochs != self.config.epochs:
                 self.scheduler, _ = build_scheduler(
-                    self.config, self.optimizer, len(self.train_loader), self.planned_epochs
+                    self.config, self.optimizer, self.steps_per_epoch, self.planned_epochs
                 )
             if self.scheduler is not None and ckpt["scheduler_state"] is not None:
                 self.scheduler.load_state_dict(ckpt["scheduler_state"])
@@ -708,26 +718,37 @@ class Trainer:
 
     # -- training ----------------------------------------------------------------------
 
+    def _next_batch(self) -> tuple[Any, Any]:
+        """The next training batch; a new pass over the data (reshuffled) when one ends."""
+        if self._batches is not None:
+            batch = next(self._batches, None)
+            if batch is not None:
+                return batch
+        self._passes += 1
+        self.train_loader.sampler.set_epoch(self._passes)
+        self._batches = iter(self.train_loader)
+        return next(self._batches)
+
     def _train_epoch(self) -> dict:
         import torch
 
         self.net.train()
-        sampler = self.train_loader.sampler
-        sampler.set_epoch(self.epoch)
+        started = time.perf_counter()
         total = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, count
         bar = None
         if self.progress:
             from tqdm.auto import tqdm
 
             bar = tqdm(
-                total=len(self.train_loader),
+                total=self.steps_per_epoch,
                 desc=f"epoch {self.epoch}/{self.planned_epochs}",
                 unit="batch",
                 leave=False,
                 dynamic_ncols=True,
                 disable=None,  # no bar when the output is not a terminal (a log file)
             )
-        for x, y in self.train_loader:
+        for _ in range(self.steps_per_epoch):
+            x, y = self._next_batch()
             x = to_device(x, self.device, self.channels_last)
             y = y.to(self.device, non_blocking=True)
             targets = y
@@ -772,6 +793,7 @@ class Trainer:
             "train_loss": total[0].item() / max(1.0, total[2].item()),
             "train_accuracy": total[1].item() / max(1.0, total[2].item()),
             "train_items": int(total[2].item()),
+            "train_time_s": round(time.perf_counter() - started, 3),
         }
 
     def predict(self, dataset) -> tuple[np.ndarray, np.ndarray]:
@@ -955,11 +977,11 @@ class Trainer:
         import warnings
 
         self.scheduler, _ = build_scheduler(
-            self.config, self.optimizer, len(self.train_loader), epochs
+            self.config, self.optimizer, self.steps_per_epoch, epochs
         )
         with warnings.catch_warnings():  # stepping the new schedule before optimizer.step()
             warnings.simplefilter("ignore", UserWarning)
-            for _ in range(self.epoch * len(self.train_loader)):
+            for _ in range(self.epoch * self.steps_per_epoch):
                 self.scheduler.step()
 
     def _log(self, line: str) -> None:

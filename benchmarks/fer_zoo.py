@@ -1,0 +1,470 @@
+"""The face model zoo at equal budgets: every registered face model, one recipe, one budget.
+
+Each face model of ``eegemo models`` is trained on FER2013 ``train/`` at its registered
+default size (no ``model_kwargs``) with the same recipe and the same wall-clock budget,
+and scored on ``val/`` (PublicTest). The recipe is ``pipelines/fer-cpu.toml``'s training
+settings: AdamW (weight decay 0.05) with a one-cycle schedule, label smoothing 0.1, flip,
+rotation and random-resized-crop batch augmentation, batch 128, whole 48x48 faces, no
+class weighting, model selection on ``val/`` accuracy, seed 0. The budget is
+``time_limit_min = --budget-min`` with ``fill_time_limit = true``: the trainer plans the
+epochs that fit in it, and the one-cycle schedule anneals at its end.
+
+Only the learning rate differs, and only for the models whose own recipe trains them
+with Adam/AdamW at another rate: ViT and DeiT at 5e-4 (``pipelines/fer-vit.toml``,
+``fer-deit.toml``), ConvNeXt at 1e-3 (``fer-convnext.toml``), read from those files;
+the CNNs take the CPU recipe's 6e-3 (the VGG and ResMaskNet recipes use SGD, whose rates
+do not carry over to AdamW). Each result records its learning rate and where it came from.
+
+At the default sizes one pass over the 28,709 training faces takes longer than a short
+budget on a CPU, so each model first gets a measured warm-up (outside the budget): a
+few training steps are timed (after one that warms up), then forward passes in eval
+mode over ``val/`` at batch 512 (after a warm-up batch; stopped after ``--infer-s``
+seconds), which give the inference rate and the cost of one validation pass.
+``steps_per_epoch`` is then chosen so that about ``--evals`` validations fit in the
+budget (fewer where validating would take more than half of it), and never more than a
+full pass; an epoch is then a part of the shuffled data, the next one continuing it.
+
+Per model: ``val/`` accuracy, balanced accuracy and macro-F1 of the best epoch (the
+trainer's report), epochs and steps done, best epoch, faces seen, training time,
+parameters and MACs (as ``eegemo models`` lists them), training faces/s (faces seen /
+time in training steps), inference faces/s, the device and the budget. Each model's
+result is written to ``OUT/<model>.json`` as soon as it is trained (its run folder is
+``OUT/<model>/``), so a zoo can be trained over several sessions with ``--models``: a
+model with a result is skipped unless ``--force``, a run folder without one (a killed
+run) is trained again from scratch. The JSON printed on stdout gathers every
+``OUT/<model>.json`` present; ``--markdown`` adds the table.
+
+Run (about ``--budget-min`` plus a few minutes per model)::
+
+    python benchmarks/fer_zoo.py --budget-min 20 --out runs/fer-zoo --markdown
+    python benchmarks/fer_zoo.py --budget-min 20 --out runs/fer-zoo --models vit,deit
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from eegemo.train.settings import TrainConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = ROOT / "pipelines" / "fer-cpu.toml"
+#: Models trained at their own recipe's Adam/AdamW learning rate instead of RECIPE's.
+OWN_LR_RECIPES = {
+    "vit": ROOT / "pipelines" / "fer-vit.toml",
+    "deit": ROOT / "pipelines" / "fer-deit.toml",
+    "convnext": ROOT / "pipelines" / "fer-convnext.toml",
+}
+#: Batch size of the inference timing (the recipe's validation batch).
+INFER_BATCH = 512
+
+
+def default_data() -> Path:
+    """``$EEGEMO_SHARED_DATA/fer2013`` or ``../shared/data/fer2013`` beside the project."""
+    base = os.environ.get("EEGEMO_SHARED_DATA")
+    return (Path(base) if base else ROOT.parent / "shared" / "data") / "fer2013"
+
+
+def log(line: str) -> None:
+    """Progress on stderr."""
+    print(f"fer_zoo: {line}", file=sys.stderr, flush=True)
+
+
+def face_models() -> dict[str, dict]:
+    """The face models of the stored catalogue (``eegemo models``), by name."""
+    from eegemo.models.catalogue import read
+
+    return {row["name"]: row for row in read() if row["family"] == "face"}
+
+
+def model_config(
+    name: str, budget_min: float, threads: int, seed: int
+) -> tuple[TrainConfig, str]:
+    """The common recipe for ``name`` and where its learning rate comes from.
+
+    Parameters
+    ----------
+    name : str
+        Registered face model, trained at its default size.
+    budget_min : float
+        Training budget (``time_limit_min``, filled).
+    threads : int
+        CPU threads.
+    seed : int
+        Random seed.
+
+    Returns
+    -------
+    config : TrainConfig
+        ``pipelines/fer-cpu.toml`` with this model, the budget and the learning rate.
+    lr_from : str
+        The recipe file whose learning rate is used.
+    """
+    from eegemo.config import read_toml
+    from eegemo.train.settings import load_train_config
+
+    config = load_train_config(RECIPE)
+    lr_recipe = OWN_LR_RECIPES.get(name, RECIPE)
+    lr = float(read_toml(lr_recipe)["optimizer"]["lr"])
+    config = dataclasses.replace(
+        config,
+        model=name,
+        model_kwargs={},
+        time_limit_min=budget_min,
+        fill_time_limit=True,
+        threads=threads,
+        seed=seed,
+        optimizer=dataclasses.replace(config.optimizer, lr=lr),
+    )
+    return config, str(lr_recipe.relative_to(ROOT))
+
+
+def forward_batches(dataset, batch_size: int) -> list:
+    """Input tensors of ``dataset`` in batches, as validation reads them."""
+    from torch.utils.data import DataLoader
+
+    return [x for x, _ in DataLoader(dataset, batch_size=batch_size, shuffle=False)]
+
+
+def time_inference(trainer, dataset, max_s: float) -> tuple[float, int]:
+    """Faces per second of forward passes in eval mode, as the trainer validates.
+
+    One batch warms up, then batches of :data:`INFER_BATCH` faces are timed in order
+    until all of ``dataset`` is done or ``max_s`` seconds have passed (at least one).
+
+    Parameters
+    ----------
+    trainer : Trainer
+        Its model, device, mixed precision and memory format are used.
+    dataset : Dataset
+        Faces to predict (``val/``).
+    max_s : float
+        Stop timing after this many seconds.
+
+    Returns
+    -------
+    faces_per_s : float
+    faces : int
+        Faces timed.
+    """
+    import torch
+
+    from eegemo.train.trainer import mean_logits, to_device
+
+    batches = forward_batches(dataset, INFER_BATCH)
+    model, device = trainer.model, trainer.device
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def seconds(x) -> float:
+        sync()
+        start = time.perf_counter()
+        mean_logits(model(to_device(x, device, trainer.channels_last))).float()
+        sync()
+        return time.perf_counter() - start
+
+    was_training = model.training
+    model.eval()
+    faces, elapsed = 0, 0.0
+    with torch.inference_mode(), torch.autocast(
+        device.type, dtype=trainer.amp_dtype, enabled=trainer.use_amp
+    ):
+        seconds(batches[0])  # warm-up
+        for x in batches:
+            elapsed += seconds(x)
+            faces += len(x)
+            if elapsed >= max_s:
+                break
+    model.train(was_training)
+    return faces / elapsed, faces
+
+
+def plan_steps(
+    budget_s: float, step_s: float, val_s: float, evals: int, full_pass: int
+) -> tuple[int, int]:
+    """Steps per epoch so that about ``evals`` validations fit in the budget.
+
+    Parameters
+    ----------
+    budget_s : float
+        Training budget in seconds.
+    step_s : float
+        Seconds per training step.
+    val_s : float
+        Seconds per validation pass.
+    evals : int
+        Validations wanted; fewer when they would take more than half the budget.
+    full_pass : int
+        Steps in a full pass over the training set (the most an epoch takes).
+
+    Returns
+    -------
+    steps_per_epoch : int
+    epochs : int
+        The planned number of epochs (validations).
+    """
+    epochs = max(1, min(evals, int(budget_s / 2 // val_s)))
+    steps = int((budget_s / epochs - val_s) // step_s)
+    return max(1, min(steps, full_pass)), epochs
+
+
+def device_info(trainer) -> dict:
+    """The device a trainer runs on, in words."""
+    import torch
+
+    device = trainer.device
+    if device.type == "cuda":
+        return {"device": str(device), "name": torch.cuda.get_device_name(device)}
+    return {
+        "device": str(device),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def warm_up(data: Path, config: TrainConfig, args: argparse.Namespace) -> dict:
+    """Time training steps and validation of a fresh model; choose ``steps_per_epoch``.
+
+    Returns
+    -------
+    warmup : dict
+        The measurements, ``steps_per_epoch``, the planned ``epochs`` and the device.
+    """
+    from eegemo.train.data import load_datasets
+    from eegemo.train.trainer import Trainer
+
+    started = time.perf_counter()
+    bundle = load_datasets(data, config)
+    # epochs of one step: the first warms up, the others are timed
+    probe = dataclasses.replace(
+        config, epochs=1 + args.warmup_steps, steps_per_epoch=1, time_limit_min=0.0,
+        fill_time_limit=False,
+    )
+    trainer = Trainer(probe, bundle.train, None, bundle.classes, None,
+                      data_meta=bundle.meta, progress=False, log_epochs=False)
+    timed = trainer.fit().history[1:]
+    step_s = sum(r["train_time_s"] for r in timed) / len(timed)
+    infer_rate, infer_faces = time_inference(trainer, bundle.val, args.infer_s)
+    val_s = len(bundle.val) / infer_rate
+    full_pass = len(trainer.train_loader)
+    steps, epochs = plan_steps(args.budget_min * 60, step_s, val_s, args.evals, full_pass)
+    return {
+        "steps_timed": len(timed),
+        "step_s": round(step_s, 3),
+        "train_faces_per_s": round(config.batch_size / step_s, 1),
+        "infer_faces_per_s": round(infer_rate, 1),
+        "infer_faces_timed": infer_faces,
+        "train_faces": len(bundle.train),
+        "val_faces": len(bundle.val),
+        "val_s": round(val_s, 1),
+        "full_pass_steps": full_pass,
+        "steps_per_epoch": steps,
+        "epochs_planned": epochs,
+        "wall_s": round(time.perf_counter() - started, 1),
+        "device": device_info(trainer),
+    }
+
+
+def train_model(name: str, catalogue: dict, args: argparse.Namespace) -> dict:
+    """Warm up, train ``name`` within the budget and return its result."""
+    import torch
+
+    from eegemo.errors import EegemoError
+    from eegemo.train.experiment import train_on_split
+
+    config, lr_from = model_config(name, args.budget_min, args.threads, args.seed)
+    result: dict[str, Any] = {
+        "model": name,
+        "params": catalogue["params"],
+        "macs": catalogue["macs"],
+        "budget_min": args.budget_min,
+        "recipe": {
+            "base": str(RECIPE.relative_to(ROOT)),
+            "optimizer": config.optimizer.name,
+            "lr": config.optimizer.lr,
+            "lr_from": lr_from,
+            "schedule": config.schedule.name,
+            "batch_size": config.batch_size,
+            "model_kwargs": {},
+            "seed": config.seed,
+        },
+        "data": str(args.data),
+        "torch": torch.__version__,
+    }
+    try:
+        warmup = warm_up(args.data, config, args)
+        result["device"] = warmup.pop("device")
+        result["warmup"] = warmup
+        log(f"{name}: {warmup['step_s']:.2f} s per step of {config.batch_size} "
+            f"({warmup['train_faces_per_s']:g} faces/s), inference "
+            f"{warmup['infer_faces_per_s']:g} faces/s, validation ~{warmup['val_s']:.0f} s: "
+            f"{warmup['epochs_planned']} epochs of {warmup['steps_per_epoch']} steps "
+            f"(a full pass is {warmup['full_pass_steps']}) planned in {args.budget_min:g} min")
+        config = dataclasses.replace(config, epochs=warmup["epochs_planned"],
+                                     steps_per_epoch=warmup["steps_per_epoch"])
+        run = args.out / name
+        started = time.perf_counter()
+        fit, _ = train_on_split(args.data, run, config, progress=False)
+        wall = time.perf_counter() - started
+    except EegemoError as exc:  # a diverging loss, for instance
+        log(f"{name}: failed: {exc}")
+        return {**result, "error": str(exc)}
+    history = fit.history
+    faces = sum(r["train_items"] for r in history)
+    train_s = sum(r["train_time_s"] for r in history)
+    val = fit.report["val"]
+    result.update({
+        "val_accuracy": val["accuracy"],
+        "val_balanced_accuracy": val["balanced_accuracy"],
+        "val_macro_f1": val["macro_f1"],
+        "epochs": fit.epochs_run,
+        "steps_per_epoch": config.steps_per_epoch,
+        "steps": fit.epochs_run * config.steps_per_epoch,
+        "best_epoch": fit.best_epoch,
+        "faces_seen": faces,
+        "passes": round(faces / warmup["train_faces"], 2),
+        "train_s": round(train_s, 1),
+        "budget_used_s": round(sum(r["time_s"] for r in history), 1),
+        "val_s_per_epoch": round(
+            sum(r["time_s"] - r["train_time_s"] for r in history) / len(history), 1
+        ),
+        "wall_s": round(wall, 1),
+        "train_faces_per_s": round(faces / train_s, 1),
+        "infer_faces_per_s": warmup["infer_faces_per_s"],
+        "run": str(run),
+    })
+    return result
+
+
+def prepare_run(out: Path, name: str, budget_min: float, force: bool) -> bool:
+    """Whether ``name`` is to be trained; clear what a killed or replaced run left.
+
+    A model with a result at the same budget is skipped (unless ``force``); one at
+    another budget is refused, since its numbers would not compare.
+    """
+    result, run = out / f"{name}.json", out / name
+    if result.is_file() and not force:
+        budget = json.loads(result.read_text(encoding="utf-8")).get("budget_min")
+        if budget != budget_min:
+            sys.exit(f"fer_zoo: {result} was trained at a {budget} min budget, not "
+                     f"{budget_min:g}; use another --out, or --force to train it again")
+        log(f"{name}: done ({result}), skipped")
+        return False
+    if run.exists():
+        if not (run / "config.toml").is_file() and any(run.iterdir()):
+            sys.exit(f"fer_zoo: {run} is not a run folder of this benchmark; not touching it")
+        log(f"{name}: training again from scratch; removing {run}")
+        shutil.rmtree(run)
+    result.unlink(missing_ok=True)
+    return True
+
+
+def gather(out: Path, names: list[str]) -> list[dict]:
+    """Every model result in ``out``, best ``val/`` accuracy first (failures last)."""
+    rows = [json.loads((out / f"{n}.json").read_text(encoding="utf-8"))
+            for n in names if (out / f"{n}.json").is_file()]
+    return sorted(rows, key=lambda r: -r.get("val_accuracy", -1.0))
+
+
+def markdown(rows: list[dict]) -> str:
+    """The results as a Markdown table, with the budgets, devices and torch below it."""
+    lines = [
+        "| model | params (M) | MACs (M) | train faces/s | infer faces/s | epochs (steps) "
+        "| val acc | val bacc | val macro-F1 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        size = f"| `{r['model']}` | {r['params'] / 1e6:.2f} | {r['macs'] / 1e6:.0f} "
+        if "error" in r:
+            lines.append(size + f"| | | | failed: {r['error']} | | |")
+            continue
+        lines.append(
+            size + f"| {r['train_faces_per_s']:.1f} | {r['infer_faces_per_s']:.1f} "
+            f"| {r['epochs']} ({r['steps']}) | {100 * r['val_accuracy']:.2f}% "
+            f"| {100 * r['val_balanced_accuracy']:.2f}% | {100 * r['val_macro_f1']:.2f}% |"
+        )
+    budgets = sorted({f"{r['budget_min']:g}" for r in rows})
+    devices = sorted({describe_device(r["device"]) for r in rows if "device" in r})
+    torches = sorted({r["torch"] for r in rows})
+    lines.append("")
+    lines.append(f"Budget {', '.join(budgets)} min per model; {'; '.join(devices)}; "
+                 f"torch {', '.join(torches)}.")
+    return "\n".join(lines) + "\n"
+
+
+def describe_device(device: dict) -> str:
+    """A device entry in words."""
+    if "name" in device:
+        return device["name"]
+    return f"{device['processor']}, {device['threads']} threads of {device['cpus']} CPUs"
+
+
+def main() -> None:
+    """Train the models asked for, then print the JSON of every result in ``--out``."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=default_data(),
+                        help="FER2013 folder with train/ and val/")
+    parser.add_argument("--budget-min", type=float, required=True,
+                        help="training budget per model in minutes (time_limit_min, filled)")
+    parser.add_argument("--models", default="all",
+                        help="comma-separated face models, or 'all' (default)")
+    parser.add_argument("--out", type=Path, default=Path("/tmp/fer_zoo"),
+                        help="run folders and per-model results (OUT/<model>/, OUT/<model>.json)")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads for PyTorch")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--evals", type=int, default=6,
+                        help="validations (epochs) to fit in the budget")
+    parser.add_argument("--warmup-steps", type=int, default=3,
+                        help="training steps timed in the warm-up (after one untimed)")
+    parser.add_argument("--infer-s", type=float, default=30.0,
+                        help="stop timing inference after this many seconds")
+    parser.add_argument("--force", action="store_true",
+                        help="train models again that already have a result in --out")
+    parser.add_argument("--markdown", nargs="?", const="-", metavar="FILE",
+                        help="also write the table: after the JSON, or to FILE")
+    args = parser.parse_args()
+    if args.budget_min <= 0 or args.evals < 1 or args.warmup_steps < 1 or args.infer_s <= 0:
+        parser.error("--budget-min, --evals, --warmup-steps and --infer-s must be positive")
+
+    catalogue = face_models()
+    names = list(catalogue) if args.models == "all" else [n.strip() for n in args.models.split(",")]
+    unknown = [n for n in names if n not in catalogue]
+    if unknown:
+        parser.error(f"not face models: {', '.join(unknown)} (known: {', '.join(catalogue)})")
+    args.out.mkdir(parents=True, exist_ok=True)
+    todo = [name for name in names if prepare_run(args.out, name, args.budget_min, args.force)]
+    for name in todo:
+        result = train_model(name, catalogue[name], args)
+        path = args.out / f"{name}.json"
+        path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        if "error" not in result:
+            log(f"{name}: val accuracy {result['val_accuracy']:.4f} after {result['epochs']} "
+                f"epochs ({result['steps']} steps, {result['passes']:g} passes); {path}")
+
+    rows = gather(args.out, list(catalogue))
+    print(json.dumps({
+        "benchmark": "fer_zoo",
+        "command": shlex.join(["python", "benchmarks/fer_zoo.py", *sys.argv[1:]]),
+        "models": rows,
+    }, indent=2))
+    if args.markdown:
+        table = markdown(rows)
+        if args.markdown == "-":
+            print()
+            print(table, end="")
+        else:
+            Path(args.markdown).write_text(table, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
