@@ -106,7 +106,8 @@ def test_unreadable_files_never_get_advice_to_load_unsafely(tmp_path, content):
 def test_evaluate_refuses_a_damaged_checkpoint_in_one_line(tmp_path, capsys):
     data = make_topomap_folder(tmp_path / "data", n_subjects=3, epochs_per_class=4, res=8)
     run = tmp_path / "run"
-    args = ["--set", "epochs=1", "--set", "model_kwargs.width=4", "--set", "threads=1"]
+    args = ["--set", "epochs=1", "--set", "model=topo_cnn", "--set", "model_kwargs.width=4",
+            "--set", "threads=1"]
     assert main(["train", "--data", str(data), "--out", str(run), *args, "--no-progress"]) == 0
     assert main(["evaluate", str(run), str(data), "--json"]) == 0
     capsys.readouterr()

@@ -90,7 +90,10 @@ def test_models_and_checkpoints_take_one_shape_per_input():
 
 def test_the_inputs_choose_the_model_unless_one_is_named(folders):
     _, train, _ = folders
-    assert resolve_config(train, load_train_config(None, [])).model == "topo_cnn"
+    eeg = resolve_config(train, load_train_config(None, []))
+    assert (eeg.model, eeg.optimizer.name, eeg.data.val_fraction) == ("topo_linear", "adam", 0.0)
+    cnn = resolve_config(train, load_train_config(None, ["model=topo_cnn"]))
+    assert (cnn.model, cnn.optimizer.name) == ("topo_cnn", "adamw")  # named: kept as it is
     fused = resolve_config(train, load_train_config(None, BOTH))
     assert (fused.model, fused.model_kwargs) == ("fusion_net", {})
     heart = resolve_config(train, load_train_config(None, ['data.inputs=["physio"]',
@@ -166,7 +169,8 @@ def test_a_resume_keeps_the_inputs(fused_run, capsys):
 
 def test_without_inputs_a_folder_with_heart_features_trains_on_eeg_as_before(folders, tmp_path):
     _, train, _ = folders
-    config = load_train_config(None, ["threads=1", "epochs=1", "model_kwargs={width = 4}"])
+    config = load_train_config(None, ["threads=1", "epochs=1", "model=topo_cnn",
+                                      "model_kwargs={width = 4}"])
     train_run(train, tmp_path / "run", config, progress=False)
     ckpt = torch.load(tmp_path / "run" / "checkpoints" / "best.pt", weights_only=True)
     assert ckpt["model"]["name"] == "topo_cnn" and ckpt["data"]["modality"] == "eeg"
@@ -188,14 +192,14 @@ def test_late_fusion_trains_one_calibrated_model_per_input(folders, tmp_path):
     summary = train_run(train, tmp_path / "late", config, progress=False)
     assert summary["metrics"]["val"]["n"] == 48
     alone = {}
-    for name, model in (("eeg", "topo_cnn"), ("physio", "feature_mlp")):
+    for name, model in (("eeg", "topo_linear"), ("physio", "feature_mlp")):
         member = torch.load(tmp_path / "late" / name / "checkpoints" / "best.pt",
                             weights_only=True)
         assert member["model"]["name"] == model and member["data"]["modality"] == name
         alone[name] = evaluate_checkpoint(tmp_path / "late" / name, held_out)
     ckpt = torch.load(tmp_path / "late" / "checkpoints" / "best.pt", weights_only=True)
     assert ckpt["model"]["name"] == "late_fusion"
-    assert [m["name"] for m in ckpt["model"]["kwargs"]["members"]] == ["topo_cnn", "feature_mlp"]
+    assert [m["name"] for m in ckpt["model"]["kwargs"]["members"]] == ["topo_linear", "feature_mlp"]
     assert set(ckpt["temperatures"]) == {"eeg", "physio"}
     assert (tmp_path / "late" / "report" / "report.md").is_file()
     both = evaluate_checkpoint(tmp_path / "late", held_out)

@@ -185,7 +185,8 @@ def test_tta_on_an_eeg_checkpoint_is_refused(tmp_path):
     from .synthetic_topomaps import make_topomap_folder
 
     topo = make_topomap_folder(tmp_path / "topo", n_subjects=3, epochs_per_class=4, res=8)
-    config = load_train_config(None, ["epochs=1", "model_kwargs={width = 4}", "threads=1"])
+    config = load_train_config(None, ["epochs=1", "model=topo_cnn", "model_kwargs={width = 4}",
+                                      "threads=1"])
     train_run(topo, tmp_path / "run", config, progress=False)
     with pytest.raises(EegemoError, match=r"not defined for EEG band-power topomaps.*--tta"):
         evaluate_checkpoint(tmp_path / "run", topo, tta=True)

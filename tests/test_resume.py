@@ -81,8 +81,8 @@ def test_more_epochs_are_refused_where_they_would_not_be_trained(tmp_path):
 
 # ------------------------------------------------------------------ the command line
 
-TINY = ["--set", "model_kwargs.width=4", "--set", "batch_size=16", "--set", "threads=1",
-        "--no-progress"]
+TINY = ["--set", "model=topo_cnn", "--set", "model_kwargs.width=4", "--set", "batch_size=16",
+        "--set", "threads=1", "--no-progress"]
 
 
 @pytest.fixture(scope="module")

@@ -215,10 +215,14 @@ def test_a_killed_run_resumes_and_finishes_with_the_same_number_of_epochs(folder
     assert not list(run.rglob(".*.tmp-*"))
 
 
-def test_topomap_recipe_restates_the_built_in_defaults():
+def test_topomap_recipe_restates_the_built_in_defaults(tmp_path):
     from pathlib import Path
 
+    from eegemo.train.fusion import resolve_config
     from eegemo.train.settings import load_train_config
 
+    from .synthetic_topomaps import make_topomap_folder
+
+    topo = make_topomap_folder(tmp_path / "topo", n_subjects=2, epochs_per_class=2, res=8)
     recipe = Path(__file__).resolve().parents[1] / "pipelines" / "train-topomap.toml"
-    assert load_train_config(recipe) == load_train_config()
+    assert load_train_config(recipe) == resolve_config(topo, load_train_config())

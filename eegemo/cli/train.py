@@ -19,9 +19,11 @@ and report/ (learning curves, confusion matrix, per-class scores, report.md/html
 
 DATA is a preprocessed EEG folder (with manifest.csv: whole subjects are held out
 for validation, data.val_fraction), a FER2013 folder with train/ and val/, or a
-FER2013 .csv. Without --config the defaults suit topomaps (the same values as
-pipelines/train-topomap.toml); change any key with --set, e.g.
---set epochs=20 --set optimizer.lr=3e-4 --set model=topo_resnet.
+FER2013 .csv. Without --config, model = auto lets the data choose the model and its
+recipe: for topomaps topo_linear, a logistic regression on regional band power (the
+values of pipelines/train-topomap.toml); for faces resnet18 at the CPU recipe's size.
+Change any key with --set, e.g. --set epochs=40, or train a network with
+--set model=topo_cnn (or topo_resnet).
 
 --inputs chooses what a preprocessed folder with heart features is learnt from:
 eeg (the default), physio (heart features alone, model feature_mlp) or eeg+physio

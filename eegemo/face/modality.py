@@ -53,4 +53,8 @@ MODALITY = Modality(
     load_eval=load_eval,
     config=FaceDataConfig,
     eval_extras={"tta": predict_logits_tta},
+    default_model="resnet18",
+    # The architecture of the CPU recipe and of the shipped model; pipelines/fer-cpu.toml
+    # is the whole recipe.
+    default_settings={"model_kwargs": {"width": 32, "stem_stride": 2, "dropout": 0.1}},
 )

@@ -3,9 +3,11 @@
 ``topo_resnet`` is torchvision's ResNet-18 (its ``BasicBlock``) adapted to small
 multi-band images: a 3x3 stride-1 stem without max-pooling, ``in_chans`` equal to
 the number of bands, a width multiplier, and dropout before the classifier.
-``topo_cnn`` is a small VGG-style network. ``topo_hybrid`` trains ``topo_cnn`` side by
-side with a linear model on the band power of the topomap's regions and averages the
-two. All work for any size divisible by 8 (32x32 and 64x64 topomaps).
+``topo_cnn`` is a small VGG-style network. ``topo_linear`` is a logistic regression on
+the band power of the topomap's regions (the default EEG model: on subjects it never
+saw it beats the networks, see ``docs/benchmarks.md``). ``topo_hybrid`` trains
+``topo_cnn`` side by side with that linear model and averages the two. All work for
+any size divisible by 8 (32x32 and 64x64 topomaps).
 """
 
 from __future__ import annotations
@@ -108,7 +110,7 @@ class TopoCNN(nn.Module):
         Dropout probability before the final linear layer.
     """
 
-    def __init__(self, num_classes: int, in_chans: int, width: int = 32, dropout: float = 0.3):
+    def __init__(self, num_classes: int, in_chans: int, width: int = 8, dropout: float = 0.5):
         super().__init__()
         layers: list[nn.Module] = []
         channels = in_chans
@@ -172,12 +174,72 @@ def topo_resnet(
 def topo_cnn(
     num_classes: int = 2,
     input_shape: Sequence[int] = (5, 32, 32),
-    width: int = 32,
-    dropout: float = 0.3,
+    width: int = 8,
+    dropout: float = 0.5,
 ) -> TopoCNN:
     """Build the small topomap CNN (see :class:`TopoCNN`)."""
     bands = _topomap_input("topo_cnn", input_shape)
     return TopoCNN(num_classes, bands, width=width, dropout=dropout)
+
+
+class RegionalLinear(nn.Module):
+    """A linear model on regional band power: each band's map averaged over square regions.
+
+    The topomap is averaged over ``regions x regions`` blocks of pixels, which gives
+    ``in_chans * regions**2`` band-power values (pixels outside the head, 0 after
+    normalisation, count as 0), and a linear layer maps them to logits. Trained with
+    an L2 penalty (``optimizer.weight_decay`` of Adam) and class-weighted
+    cross-entropy it is a logistic regression on regional band power.
+
+    Parameters
+    ----------
+    num_classes : int
+        Output classes.
+    in_chans : int
+        Input channels (frequency bands).
+    regions : int
+        Regions per side; the map's size must be a multiple of it.
+    """
+
+    def __init__(self, num_classes: int, in_chans: int, regions: int = 4):
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(regions)
+        self.fc = nn.Linear(in_chans * regions**2, num_classes)
+        nn.init.zeros_(self.fc.weight)
+        nn.init.zeros_(self.fc.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map ``(N, in_chans, H, W)`` to ``(N, num_classes)`` logits."""
+        return self.fc(torch.flatten(self.pool(x), 1))
+
+
+def _regions_of(name: str, input_shape: Sequence[int], regions: int) -> int:
+    """Bands of a topomap input whose size is a multiple of ``regions``."""
+    bands = _topomap_input(name, input_shape)
+    if regions < 1 or int(input_shape[-1]) % regions:
+        raise ConfigError(
+            f"{name} needs regions >= 1 dividing the topomap size, got regions={regions} "
+            f"for {int(input_shape[-1])}x{int(input_shape[-1])} topomaps"
+        )
+    return bands
+
+
+@register_model(
+    "topo_linear",
+    family="eeg",
+    description="logistic regression on regional band power (topomap averaged over 4x4 "
+    "regions)",
+    input_shape=(5, 32, 32),
+    num_classes=2,
+)
+def topo_linear(
+    num_classes: int = 2,
+    input_shape: Sequence[int] = (5, 32, 32),
+    regions: int = 4,
+) -> RegionalLinear:
+    """Build the linear model on regional band power (see :class:`RegionalLinear`)."""
+    bands = _regions_of("topo_linear", input_shape, regions)
+    return RegionalLinear(num_classes, bands, regions)
 
 
 class TopoHybrid(nn.Module):
@@ -212,15 +274,7 @@ class TopoHybrid(nn.Module):
         self.cnns = nn.ModuleList(
             TopoCNN(num_classes, in_chans, width=width, dropout=dropout) for _ in range(members)
         )
-        self.linear = None
-        if linear:
-            self.linear = nn.Sequential(
-                nn.AdaptiveAvgPool2d(regions),
-                nn.Flatten(),
-                nn.Linear(in_chans * regions**2, num_classes),
-            )
-            nn.init.zeros_(self.linear[-1].weight)
-            nn.init.zeros_(self.linear[-1].bias)
+        self.linear = RegionalLinear(num_classes, in_chans, regions) if linear else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         """Logits ``(N, num_classes)`` of every head in training, their mean in evaluation."""
@@ -247,13 +301,7 @@ def topo_hybrid(
     regions: int = 8,
 ) -> TopoHybrid:
     """Build the CNN + linear topomap model (see :class:`TopoHybrid`)."""
-    bands = _topomap_input("topo_hybrid", input_shape)
-    size = int(input_shape[-1])
-    if size % regions:
-        raise ConfigError(
-            f"topo_hybrid needs topomaps whose size is a multiple of regions={regions}, "
-            f"got {size}"
-        )
+    bands = _regions_of("topo_hybrid", input_shape, regions)
     if members < 1 and not linear:
         raise ConfigError("topo_hybrid needs at least one member CNN or the linear head")
     return TopoHybrid(num_classes, bands, width=width, dropout=dropout, members=members,

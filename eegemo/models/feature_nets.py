@@ -2,11 +2,11 @@
 
 ``feature_mlp`` classifies a vector of features ``(n_features,)``, such as the heart
 rate and heart-rate variability of an epoch. ``fusion_net`` learns from several
-inputs in one network: one branch per input (``topo_cnn``'s convolutional trunk for
-a ``(bands, H, W)`` topomap, a small MLP for a ``(n_features,)`` vector), their
-outputs joined before one linear head. ``late_fusion`` holds separately trained
-models, one per input, and averages their temperature-scaled probabilities; it is
-what ``data.fusion = "late"`` trains and saves.
+inputs in one network: one branch per input (a ``(bands, H, W)`` topomap's regional
+band power, as ``topo_linear`` sees it, or ``topo_cnn``'s convolutional trunk; a small
+MLP for a ``(n_features,)`` vector), their outputs joined before one linear head.
+``late_fusion`` holds separately trained models, one per input, and averages their
+temperature-scaled probabilities; it is what ``data.fusion = "late"`` trains and saves.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .eeg_cnn import TopoCNN, _topomap_input
+from .eeg_cnn import TopoCNN, _regions_of, _topomap_input
 from .registry import create_model, is_multi_input, register_model
 
 
@@ -99,23 +99,34 @@ class FusionNet(nn.Module):
     num_classes : int
         Output classes.
     input_shapes : sequence of tuple
-        One shape per input: ``(bands, H, W)`` (``topo_cnn``'s trunk, globally pooled
-        to ``4 * width`` values) or ``(n_features,)`` (a hidden layer of ``hidden``
-        units, as in :class:`FeatureMLP`).
+        One shape per input: ``(bands, H, W)`` (see ``topomap``) or ``(n_features,)``
+        (a hidden layer of ``hidden`` units, as in :class:`FeatureMLP`).
+    topomap : {"regions", "cnn"}
+        What a topomap branch passes on: its regional band power, each band's map
+        averaged over ``regions x regions`` blocks (what ``topo_linear`` sees), or
+        ``topo_cnn``'s convolutional trunk, globally pooled to ``4 * width`` values.
+    regions : int
+        Regions per side of a ``"regions"`` branch.
     width : int
-        Channels of the first convolutional stage of each topomap branch.
+        Channels of the first convolutional stage of a ``"cnn"`` branch.
     hidden : int
         Units of each feature-vector branch.
     dropout : float
         Dropout probability in the feature branches and before the head.
     """
 
-    def __init__(self, num_classes: int, input_shapes: Sequence[tuple], width: int = 8,
-                 hidden: int = 64, dropout: float = 0.2):
+    def __init__(self, num_classes: int, input_shapes: Sequence[tuple], topomap: str = "regions",
+                 regions: int = 4, width: int = 8, hidden: int = 64, dropout: float = 0.2):
         super().__init__()
+        if topomap not in ("regions", "cnn"):
+            raise ConfigError(f"fusion_net: topomap must be 'regions' or 'cnn', got {topomap!r}")
         branches, joined = [], 0
         for shape in input_shapes:
-            if len(shape) == 3:
+            if len(shape) == 3 and topomap == "regions":
+                bands = _regions_of("fusion_net", shape, regions)
+                branches.append(nn.Sequential(nn.AdaptiveAvgPool2d(regions), nn.Flatten()))
+                joined += bands * regions**2
+            elif len(shape) == 3:
                 trunk = TopoCNN(num_classes, _topomap_input("fusion_net", shape), width=width)
                 branches.append(nn.Sequential(trunk.features, trunk.pool, nn.Flatten()))
                 joined += trunk.fc.in_features
@@ -192,21 +203,24 @@ def feature_mlp(
 @register_model(
     "fusion_net",
     family="fusion",
-    description="one branch per input (topo_cnn trunk for topomaps, MLP for features), "
-    "joined before the head",
+    description="one branch per input (regional band power or topo_cnn trunk for topomaps, "
+    "MLP for features), joined before the head",
     input_shape=((5, 32, 32), (7,)),
     num_classes=2,
 )
 def fusion_net(
     num_classes: int = 2,
     input_shape: Sequence[Sequence[int]] = ((5, 32, 32), (7,)),
+    topomap: str = "regions",
+    regions: int = 4,
     width: int = 8,
     hidden: int = 64,
     dropout: float = 0.2,
 ) -> FusionNet:
     """Build the early-fusion network (see :class:`FusionNet`)."""
     shapes = _several_inputs("fusion_net", input_shape)
-    return FusionNet(num_classes, shapes, width=width, hidden=hidden, dropout=dropout)
+    return FusionNet(num_classes, shapes, topomap=topomap, regions=regions, width=width,
+                     hidden=hidden, dropout=dropout)
 
 
 @register_model(
@@ -219,7 +233,7 @@ def fusion_net(
 def late_fusion(
     num_classes: int = 2,
     input_shape: Sequence[Sequence[int]] = ((5, 32, 32), (7,)),
-    members: Sequence[Mapping[str, Any]] = ({"name": "topo_cnn"}, {"name": "feature_mlp"}),
+    members: Sequence[Mapping[str, Any]] = ({"name": "topo_linear"}, {"name": "feature_mlp"}),
 ) -> LateFusion:
     """Build the late-fusion ensemble (see :class:`LateFusion`).
 

@@ -235,15 +235,14 @@ def fused_modality(names: Sequence[str]) -> Modality:
 
 
 def resolve_config(path: str | Path, config: Any) -> Any:
-    """``config`` with the model and recipe its inputs call for, where it keeps the default model.
+    """``config`` with the model and recipe its inputs call for, where its model is ``auto``.
 
-    A configuration that keeps the default model (``topo_cnn``, made for EEG
-    topomaps) trains ``fusion_net`` on several inputs joined early, and a single
-    input's own ``default_model`` where its modality declares one (heart features:
-    ``feature_mlp``); the default model options then give way to the new model's
-    own, and the modality's ``default_settings`` replace the keys the configuration
-    leaves at their built-in defaults. A model named in the configuration is kept,
-    with the configuration as it is.
+    ``model = "auto"`` (the default) trains ``fusion_net`` on several inputs joined
+    early (late fusion resolves each input on its own), and a single input's own
+    ``default_model`` (EEG topomaps: ``topo_linear``; heart features:
+    ``feature_mlp``); the modality's ``default_settings`` then replace the keys the
+    configuration leaves at their built-in defaults. A model named in the
+    configuration is kept, with the configuration as it is.
 
     Parameters
     ----------
@@ -255,30 +254,55 @@ def resolve_config(path: str | Path, config: Any) -> Any:
     Returns
     -------
     config : TrainConfig
-        The same object, or a copy with ``model``, ``model_kwargs`` and the
-        modality's default settings replaced.
-    """
-    from .settings import TrainConfig
+        The same object, or a copy with ``model`` and the modality's default settings.
 
-    defaults = TrainConfig()
-    if config.model != defaults.model:
+    Raises
+    ------
+    ConfigError
+        When the model is ``auto`` and the data's modality declares no default model.
+    """
+    from ..errors import ConfigError
+    from .settings import AUTO_MODEL, TrainConfig
+
+    if config.model != AUTO_MODEL or is_late(config):
         return config
     modalities = input_modalities(path, config.data.inputs)
     settings: dict[str, Any] = {}
-    if len(modalities) == 1:
-        model = modalities[0].default_model
-        settings = dict(modalities[0].default_settings) if model is not None else {}
+    if len(modalities) > 1:
+        model = FUSION_MODEL
+    elif modalities[0].default_model is None:
+        raise ConfigError(
+            f"model = 'auto': the {modalities[0].name} modality declares no default model; "
+            "name one with --set model=NAME (see `eegemo models`)"
+        )
     else:
-        model = None if config.data.fusion == "late" else FUSION_MODEL
-    if model is None or model == config.model:
-        return config
-    kwargs = {} if config.model_kwargs == defaults.model_kwargs else config.model_kwargs
-    resolved = dataclasses.replace(config, model=model, model_kwargs=kwargs)
+        model = modalities[0].default_model
+        settings = dict(modalities[0].default_settings)
+    _check_auto_options(model, config.model_kwargs, modalities[0].name if len(modalities) == 1
+                        else "+".join(m.name for m in modalities))
+    defaults = TrainConfig()
+    resolved = dataclasses.replace(config, model=model)
     for key, value in settings.items():
         keys = key.split(".")
         if _setting(config, keys) == _setting(defaults, keys):
             resolved = _with_setting(resolved, keys, value)
     return resolved
+
+
+def _check_auto_options(model: str, options: dict, data: str) -> None:
+    """Refuse ``model_kwargs`` that the model ``auto`` chose does not take, saying so."""
+    from ..errors import ConfigError
+    from ..models.registry import get_entry
+
+    entry = get_entry(model)
+    unknown = sorted(set(options) - set(entry.options()))
+    if unknown and not entry.takes_any_option():
+        raise ConfigError(
+            f"model_kwargs: {', '.join(unknown)} are not options of {model}, the model "
+            f"that model = 'auto' chose for {data} data (options: "
+            f"{', '.join(entry.options()) or 'none'}); name the model they belong to, "
+            "e.g. --set model=topo_cnn"
+        )
 
 
 def _setting(config: Any, keys: Sequence[str]) -> Any:

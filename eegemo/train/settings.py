@@ -20,6 +20,8 @@ from ..errors import ConfigError
 from .augment import AugmentConfig
 from .device import check_device_name
 
+#: ``model`` value that lets the data choose: each modality's ``default_model`` and recipe.
+AUTO_MODEL = "auto"
 #: Validation metrics that can drive early stopping, model selection and plateau schedules.
 MONITOR_METRICS = ("balanced_accuracy", "accuracy", "macro_f1", "loss")
 #: Ways of combining several inputs (``data.fusion``).
@@ -99,10 +101,14 @@ class DataConfig:
 class TrainConfig:
     """Everything ``eegemo train`` needs besides the data folder and the run folder."""
 
-    model: str = option("topo_cnn", "registered model name (see `eegemo models`)")
+    model: str = option(
+        AUTO_MODEL,
+        "registered model name (see `eegemo models`), or 'auto': the data's own default "
+        "model with its recipe (EEG topomaps: topo_linear; heart features: feature_mlp; "
+        "faces: resnet18; several inputs: fusion_net)",
+    )
     model_kwargs: dict[str, Any] = option(
-        {"width": 8, "dropout": 0.5},
-        "architecture options passed to the model builder (width, dropout, ...)",
+        {}, "architecture options passed to the model builder (width, dropout, ...)"
     )
     epochs: int = option(8, "number of training epochs")
     time_limit_min: float = option(
