@@ -22,11 +22,14 @@ on the very same epochs (the manifest's rows). Methods (``--methods``):
   epochs resampled to ``--raw-sfreq`` (default 128 Hz, EEGNet's published rate and 2-3
   times faster than 250 Hz on a CPU; the recordings are low-passed at 45 Hz; 0 keeps
   their rate);
-* ``net:MODEL``: an eegemo network trained by
+* ``net:MODEL``: an eegemo model trained by
   :func:`eegemo.train.experiment.train_on_split` on the topomaps with the training
-  config (``--config``, ``--set``; its ``epochs``, default 8); ``net`` alone stands
-  for every model of ``--models`` (default ``topo_cnn,topo_resnet``; a new model is
-  added there, e.g. ``--models topo_cnn,topo_resnet,NEW``). Per-method overrides
+  config (``--config``, ``--set``); ``net:auto`` is what ``eegemo train`` does with no
+  configuration (the EEG default model, ``topo_linear``, with its recipe; see
+  ``pipelines/train-topomap.toml``), a named model gets the configuration as it is
+  (built-in defaults: AdamW, 8 epochs, 20 % validation subjects); ``net`` alone stands
+  for every model of ``--models`` (default ``auto,topo_cnn,topo_resnet``; a new model
+  is added there, e.g. ``--models auto,topo_cnn,NEW``). Per-method overrides
   follow ``@``: ``net:topo_cnn@eeg.normalization=global@epochs=20`` (a run with
   ``net:topo_cnn,net:topo_cnn@eeg.normalization=global`` compares normalisations).
 
@@ -47,7 +50,7 @@ or in a file (its time column is fit plus preparation).
 
 Run (after ``eegemo preprocess path/to/eegmat OUT --config eegmat``)::
 
-    python benchmarks/eeg_leaderboard.py OUT [--methods all] [--models topo_cnn,topo_resnet]
+    python benchmarks/eeg_leaderboard.py OUT [--methods all] [--models auto,topo_cnn,topo_resnet]
         [--folds 6] [--subjects N] [--threads N] [--config FILE] [--set key=value]
         [--raw-epochs 30] [--raw-sfreq 128] [--out DIR] [--markdown [FILE]]
 
@@ -100,6 +103,8 @@ DESCRIPTIONS = {
     "riemann_ts": "OAS covariances re-centred per subject, tangent space, logistic regression",
     "shallow_fbcsp": "braindecode ShallowFBCSPNet on raw epochs z-scored per subject",
     "eegnet": "braindecode EEGNet on raw epochs z-scored per subject",
+    "net:auto": "eegemo's default (model = auto): topo_linear, logistic regression on "
+                "4x4 regional band power, L2 0.04, all training subjects",
 }
 
 
@@ -397,15 +402,16 @@ def main() -> None:
     from eegemo.models.registry import get_entry
     from eegemo.train.data import cross_validation_splits, natural_sort
     from eegemo.train.experiment import train_on_split
+    from eegemo.train.fusion import resolve_config
     from eegemo.train.metrics import classification_metrics
-    from eegemo.train.settings import load_train_config
+    from eegemo.train.settings import AUTO_MODEL, load_train_config
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data", type=Path, help="preprocessed folder (manifest.csv, clean/)")
     parser.add_argument("--methods", default="all",
                         help="comma-separated methods: all, classic, raw, net, "
                              f"{', '.join(CLASSIC + RAW_NETS)}, net:MODEL[@key=value...]")
-    parser.add_argument("--models", default="topo_cnn,topo_resnet",
+    parser.add_argument("--models", default="auto,topo_cnn,topo_resnet",
                         help="comma-separated eegemo models that 'net' stands for")
     parser.add_argument("--folds", default="6", help="number of subject folds or 'loso'")
     parser.add_argument("--subjects", type=int, default=0,
@@ -444,7 +450,8 @@ def main() -> None:
                                                           *net_overrides(s)])
                        for s in specs if s.startswith(NET)}
         for config in net_configs.values():
-            get_entry(config.model)
+            if config.model != AUTO_MODEL:
+                get_entry(config.model)
     except ConfigError as exc:
         raise SystemExit(f"error: {exc}") from None
     options = RawNetOptions(epochs=args.raw_epochs, batch_size=args.raw_batch_size,
@@ -471,6 +478,14 @@ def main() -> None:
     y = np.array([classes.index(r["label"]) for r in rows])
     cv = args.folds if args.folds == "loso" else int(args.folds)
     splits = cross_validation_splits(subjects, cv, base.data.val_fraction, base.seed)
+    # A network's validation subjects follow its own resolved data.val_fraction (the
+    # default EEG recipe has none), as in `eegemo train --cv`; the test folds are the same.
+    net_splits = {}
+    for spec, config in net_configs.items():
+        fraction = resolve_config(args.data, config).data.val_fraction
+        net_splits[spec] = cross_validation_splits(subjects, cv, fraction, base.seed)
+        if [s.test for s in net_splits[spec]] != [s.test for s in splits]:
+            raise SystemExit(f"{spec}: data.val_fraction = {fraction} changes the test folds")
     log(f"{len(chosen)} subjects, {len(rows)} epochs, {len(splits)} folds; methods: "
         f"{', '.join(specs)}")
 
@@ -546,8 +561,8 @@ def main() -> None:
                 else:
                     run_dir = (args.out / spec.replace(":", "_").replace("@", "_").replace(
                         "=", "-") / f"fold-{k:02d}") if args.out else None
-                    result, _ = train_on_split(args.data, run_dir, net_configs[spec], split,
-                                               progress=False)
+                    result, _ = train_on_split(args.data, run_dir, net_configs[spec],
+                                               net_splits[spec][k - 1], progress=False)
                     metrics = result.report["test"]
                     info = {"best_epoch": result.best_epoch,
                             "val_balanced_accuracy": result.best_score}
