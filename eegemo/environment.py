@@ -49,6 +49,7 @@ def versions(*libraries: str) -> dict[str, str]:
 OPTIONAL = {
     "cv2": ("opencv-python-headless", "face"),
     "timm": ("timm", "face"),
+    "facenet_pytorch": ("facenet-pytorch", "mtcnn"),
 }
 
 

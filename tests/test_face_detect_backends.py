@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import cv2
 import numpy as np
 import pytest
@@ -46,17 +48,9 @@ def test_auto_is_mtcnn_only_when_facenet_pytorch_imports():
 
 
 def test_mtcnn_without_facenet_pytorch_says_how_to_install(monkeypatch):
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_facenet(name, *args, **kwargs):
-        if name.startswith("facenet_pytorch"):
-            raise ImportError("No module named 'facenet_pytorch'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_facenet)
-    with pytest.raises(EegemoError, match="pip install facenet-pytorch"):
+    monkeypatch.setitem(sys.modules, "facenet_pytorch", None)  # an import of it fails
+    with pytest.raises(EegemoError, match=r"facenet-pytorch is not installed "
+                                          r"\(pip install 'eegemo\[mtcnn\]'\)"):
         FaceDetector(backend="mtcnn")
 
 

@@ -248,14 +248,8 @@ class FaceDetector:
 
 def _load_mtcnn(min_size: int):
     """facenet-pytorch's MTCNN on the CPU, weights from its wheel (nothing downloaded)."""
-    try:
-        from facenet_pytorch import MTCNN
-    except ImportError as exc:
-        raise EegemoError(
-            f"the mtcnn face detector needs facenet-pytorch ({exc}); "
-            "install it with `pip install facenet-pytorch==2.5.3` or use backend='haar'"
-        ) from None
-    return MTCNN(keep_all=True, device="cpu", min_face_size=max(12, int(min_size)))
+    facenet = import_optional("facenet_pytorch", "the mtcnn face detector (or use the haar one)")
+    return facenet.MTCNN(keep_all=True, device="cpu", min_face_size=max(12, int(min_size)))
 
 
 def crop_face(
