@@ -188,7 +188,8 @@ def test_cross_validation_with_several_inputs(folders, tmp_path):
 
 def test_late_fusion_trains_one_calibrated_model_per_input(folders, tmp_path):
     _, train, held_out = folders
-    config = load_train_config(None, [*BOTH, "epochs=12", "data.fusion=late"])
+    config = load_train_config(None, [*BOTH, "epochs=12", "data.fusion=late",
+                                      "data.val_fraction=0.125"])
     summary = train_run(train, tmp_path / "late", config, progress=False)
     assert summary["metrics"]["val"]["n"] == 48
     alone = {}
@@ -207,6 +208,22 @@ def test_late_fusion_trains_one_calibrated_model_per_input(folders, tmp_path):
     # each input alone decodes the label, both together best
     assert min(m["balanced_accuracy"] for m in alone.values()) > 0.7
     assert both["balanced_accuracy"] > max(m["balanced_accuracy"] for m in alone.values())
+
+
+def test_a_late_fusion_of_default_models_learns_from_every_training_subject(folders, tmp_path):
+    _, train, held_out = folders
+    late = [*BOTH, "data.fusion=late"]
+    assert resolve_config(train, load_train_config(None, late)).data.val_fraction == 0.0
+    kept = resolve_config(train, load_train_config(None, [*late, "data.val_fraction=0.3"]))
+    assert kept.data.val_fraction == 0.3
+    early = resolve_config(train, load_train_config(None, BOTH))
+    assert early.data.val_fraction == load_train_config(None, []).data.val_fraction
+    summary = train_run(train, tmp_path / "late", load_train_config(None, [*late, "epochs=2"]),
+                        progress=False)
+    assert "val" not in summary["metrics"]
+    ckpt = torch.load(tmp_path / "late" / "checkpoints" / "best.pt", weights_only=True)
+    assert ckpt["temperatures"] == {"eeg": 1.0, "physio": 1.0}
+    assert evaluate_checkpoint(tmp_path / "late", held_out)["n"] == 144
 
 
 def test_batch_augmentations_are_refused_for_several_inputs(folders, tmp_path):

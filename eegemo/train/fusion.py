@@ -238,7 +238,8 @@ def resolve_config(path: str | Path, config: Any) -> Any:
     """``config`` with the model and recipe its inputs call for, where its model is ``auto``.
 
     ``model = "auto"`` (the default) trains ``fusion_net`` on several inputs joined
-    early (late fusion resolves each input on its own), and a single input's own
+    early (late fusion resolves each input on its own, and holds out the validation
+    subjects its members' recipes do: see :func:`_late_split`), and a single input's own
     ``default_model`` (EEG topomaps: ``topo_linear``; heart features:
     ``feature_mlp``); the modality's ``default_settings`` then replace the keys the
     configuration leaves at their built-in defaults. A model named in the
@@ -264,9 +265,11 @@ def resolve_config(path: str | Path, config: Any) -> Any:
     from ..errors import ConfigError
     from .settings import AUTO_MODEL, TrainConfig
 
-    if config.model != AUTO_MODEL or is_late(config):
+    if config.model != AUTO_MODEL:
         return config
     modalities = input_modalities(path, config.data.inputs)
+    if is_late(config):
+        return _late_split(config, modalities)
     settings: dict[str, Any] = {}
     if len(modalities) > 1:
         model = FUSION_MODEL
@@ -287,6 +290,26 @@ def resolve_config(path: str | Path, config: Any) -> Any:
         if _setting(config, keys) == _setting(defaults, keys):
             resolved = _with_setting(resolved, keys, value)
     return resolved
+
+
+def _late_split(config: Any, modalities: Sequence[Modality]) -> Any:
+    """A late fusion of default models holds out the validation subjects its members' recipes do.
+
+    When every input's recipe sets the same ``data.val_fraction`` (EEG topomaps and heart
+    features: 0, every training subject) and the configuration leaves it at its
+    built-in default, the shared split takes it; with no validation subjects each
+    member's probabilities are averaged as they are (temperature 1).
+    """
+    from .settings import TrainConfig
+
+    fractions = {m.default_settings.get("data.val_fraction") for m in modalities}
+    if len(fractions) != 1 or None in fractions:
+        return config
+    if config.data.val_fraction != TrainConfig().data.val_fraction:
+        return config
+    return dataclasses.replace(
+        config, data=dataclasses.replace(config.data, val_fraction=fractions.pop())
+    )
 
 
 def _check_auto_options(model: str, options: dict, data: str) -> None:

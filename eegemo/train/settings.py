@@ -92,7 +92,8 @@ class DataConfig:
         "early",
         "how several inputs are combined: 'early' joins them inside one network before its "
         "head; 'late' trains one model per input, calibrates each by temperature scaling on "
-        "the validation subjects and averages their probabilities",
+        "the validation subjects (if any: with model = auto and the built-in val_fraction, "
+        "the inputs' recipes decide, none for EEG and heart) and averages their probabilities",
         choices=FUSIONS,
     )
 
