@@ -54,6 +54,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fer_cpu import default_data
+
 if TYPE_CHECKING:
     from eegemo.train.settings import TrainConfig
 
@@ -67,12 +69,6 @@ OWN_LR_RECIPES = {
 }
 #: Batch size of the inference timing (the recipe's validation batch).
 INFER_BATCH = 512
-
-
-def default_data() -> Path:
-    """``$EEGEMO_SHARED_DATA/fer2013`` or ``../shared/data/fer2013`` beside the project."""
-    base = os.environ.get("EEGEMO_SHARED_DATA")
-    return (Path(base) if base else ROOT.parent / "shared" / "data") / "fer2013"
 
 
 def log(line: str) -> None:

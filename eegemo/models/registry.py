@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ..errors import ConfigError
@@ -68,6 +68,12 @@ class ModelEntry:
         """Whether the builder passes unnamed options on (``**kwargs``)."""
         params = inspect.signature(self.builder).parameters.values()
         return any(p.kind == p.VAR_KEYWORD for p in params)
+
+    def unknown_options(self, options: Iterable[str]) -> list[str]:
+        """The names in ``options`` the builder does not take, sorted (none if it takes any)."""
+        if self.takes_any_option():
+            return []
+        return sorted(set(options) - set(self.options()))
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -204,13 +210,12 @@ def create_model(
         Maps ``(N, *input_shape)`` to ``(N, num_classes)`` logits.
     """
     entry = get_entry(name)
-    if not entry.takes_any_option():
-        unknown = sorted(set(kwargs) - set(entry.options()))
-        if unknown:
-            raise ConfigError(
-                f"model {name!r}: unknown option(s) {', '.join(unknown)} "
-                f"(options: {', '.join(entry.options()) or 'none'})"
-            )
+    unknown = entry.unknown_options(kwargs)
+    if unknown:
+        raise ConfigError(
+            f"model {name!r}: unknown option(s) {', '.join(unknown)} "
+            f"(options: {', '.join(entry.options()) or 'none'})"
+        )
     return entry.builder(
         num_classes=entry.num_classes if num_classes is None else int(num_classes),
         input_shape=entry.input_shape if input_shape is None else as_shape(input_shape),

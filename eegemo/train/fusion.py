@@ -263,7 +263,7 @@ def resolve_config(path: str | Path, config: Any) -> Any:
         When the model is ``auto`` and the data's modality declares no default model.
     """
     from ..errors import ConfigError
-    from .settings import AUTO_MODEL, TrainConfig
+    from .settings import AUTO_MODEL
 
     if config.model != AUTO_MODEL:
         return config
@@ -281,15 +281,20 @@ def resolve_config(path: str | Path, config: Any) -> Any:
     else:
         model = modalities[0].default_model
         settings = dict(modalities[0].default_settings)
-    _check_auto_options(model, config.model_kwargs, modalities[0].name if len(modalities) == 1
-                        else "+".join(m.name for m in modalities))
+    _check_auto_options(model, config.model_kwargs, "+".join(m.name for m in modalities))
+    return _with_recipe(dataclasses.replace(config, model=model), settings)
+
+
+def _with_recipe(config: Any, settings: dict[str, Any]) -> Any:
+    """``config`` with the dotted ``settings`` on the keys it leaves at their built-in defaults."""
+    from .settings import TrainConfig
+
     defaults = TrainConfig()
-    resolved = dataclasses.replace(config, model=model)
     for key, value in settings.items():
         keys = key.split(".")
         if _setting(config, keys) == _setting(defaults, keys):
-            resolved = _with_setting(resolved, keys, value)
-    return resolved
+            config = _with_setting(config, keys, value)
+    return config
 
 
 def _late_split(config: Any, modalities: Sequence[Modality]) -> Any:
@@ -300,16 +305,10 @@ def _late_split(config: Any, modalities: Sequence[Modality]) -> Any:
     built-in default, the shared split takes it; with no validation subjects each
     member's probabilities are averaged as they are (temperature 1).
     """
-    from .settings import TrainConfig
-
     fractions = {m.default_settings.get("data.val_fraction") for m in modalities}
     if len(fractions) != 1 or None in fractions:
         return config
-    if config.data.val_fraction != TrainConfig().data.val_fraction:
-        return config
-    return dataclasses.replace(
-        config, data=dataclasses.replace(config.data, val_fraction=fractions.pop())
-    )
+    return _with_recipe(config, {"data.val_fraction": fractions.pop()})
 
 
 def _check_auto_options(model: str, options: dict, data: str) -> None:
@@ -318,8 +317,8 @@ def _check_auto_options(model: str, options: dict, data: str) -> None:
     from ..models.registry import get_entry
 
     entry = get_entry(model)
-    unknown = sorted(set(options) - set(entry.options()))
-    if unknown and not entry.takes_any_option():
+    unknown = entry.unknown_options(options)
+    if unknown:
         raise ConfigError(
             f"model_kwargs: {', '.join(unknown)} are not options of {model}, the model "
             f"that model = 'auto' chose for {data} data (options: "
