@@ -1,41 +1,76 @@
 """The face model zoo at equal budgets: every registered face model, one recipe, one budget.
 
-Each face model of ``eegemo models`` is trained on FER2013 ``train/`` at its registered
-default size (no ``model_kwargs``) with the same recipe and the same wall-clock budget,
-and scored on ``val/`` (PublicTest). The recipe is ``pipelines/fer-cpu.toml``'s training
-settings: AdamW (weight decay 0.05) with a one-cycle schedule, label smoothing 0.1, flip,
-rotation and random-resized-crop batch augmentation, batch 128, whole 48x48 faces, no
-class weighting, model selection on ``val/`` accuracy, seed 0. The budget is
-``time_limit_min = --budget-min`` with ``fill_time_limit = true``: the trainer plans the
-epochs that fit in it, and the one-cycle schedule anneals at its end.
+Each face model of ``eegemo models`` is trained on FER2013 ``train/`` with the same recipe
+and the same wall-clock budget, and scored on ``val/`` (PublicTest), at one of two sizes
+(``--size``):
+
+- ``default``: each model at its registered default size (no ``model_kwargs``), from
+  0.3 to 2.6 G multiply-accumulates (MACs) per 48x48 face. On a 2-core CPU these are far
+  too slow for a budget of minutes (ResNet-18 trained at 10 faces/s and ended at 17%
+  ``val/`` accuracy after 15 minutes), so this size needs a GPU or hours per model.
+- ``cpu``: each model scaled, with the ``model_kwargs`` of :data:`CPU_SIZES`, to about
+  the cost per face of the CPU recipe's network (ResNet-18 at width 32 with a stride-2
+  stem, 78.0 M MACs), so that the zoo compares architectures at equal compute as well
+  as equal time. Each keeps its family's layout; only widths, the stem's stride or
+  patch size, and for the transformers the embedding width and depth change:
+
+  ======================  ===================================================  ======  ======
+  model                   ``model_kwargs``                                     params  MACs
+  ======================  ===================================================  ======  ======
+  ``resnet18``            width 32, stem_stride 2, dropout 0.1 (fer-cpu.toml)  2.80 M  78.0 M
+  ``resnet34``            width 22, stem_stride 2                              2.52 M  77.1 M
+  ``resmasknet``          width 11, stem_stride 2                              6.10 M  74.1 M
+  ``residual_attention``  width 8                                              0.45 M  70.0 M
+  ``vgg``                 width 24, fc_dim 1536 (every layer 3/8 as wide)      5.69 M  71.2 M
+  ``vit``                 patch_size 6, embed_dim 128, depth 6, num_heads 4,   1.20 M  77.0 M
+                          drop_path_rate 0
+  ``deit``                as ``vit`` (fer-distill-deit.toml's student)         1.21 M  78.2 M
+  ``convnext``            variant atto, patch_size 2                           3.38 M  99.5 M
+  ======================  ===================================================  ======  ======
+
+  ConvNeXt-Atto with a 2x2 stem is the smallest ConvNeXt the builder offers (28% above
+  78 M; a 3x3 stem would be 44 M). MACs count convolutions and linear layers
+  (:func:`eegemo.models.registry.count_macs`), not the attention products.
+
+The recipe is ``pipelines/fer-cpu.toml``'s training settings: AdamW (weight decay 0.05)
+with a one-cycle schedule, label smoothing 0.1, flip, rotation and random-resized-crop
+batch augmentation, batch 128, whole 48x48 faces, no class weighting, model selection on
+``val/`` accuracy, seed 0. The budget is ``time_limit_min = --budget-min`` with
+``fill_time_limit = true``: the trainer plans the epochs that fit in it, and the
+one-cycle schedule anneals at its end.
 
 Only the learning rate differs, and only for the models whose own recipe trains them
 with Adam/AdamW at another rate: ViT and DeiT at 5e-4 (``pipelines/fer-vit.toml``,
 ``fer-deit.toml``), ConvNeXt at 1e-3 (``fer-convnext.toml``), read from those files;
 the CNNs take the CPU recipe's 6e-3 (the VGG and ResMaskNet recipes use SGD, whose rates
-do not carry over to AdamW). Each result records its learning rate and where it came from.
+do not carry over to AdamW). Each result records its learning rate and where it came
+from, at either size.
 
-At the default sizes one pass over the 28,709 training faces takes longer than a short
-budget on a CPU, so each model first gets a measured warm-up (outside the budget): a
-few training steps are timed (after one that warms up), then forward passes in eval
-mode over ``val/`` at batch 512 (after a warm-up batch; stopped after ``--infer-s``
-seconds), which give the inference rate and the cost of one validation pass.
-``steps_per_epoch`` is then chosen so that about ``--evals`` validations fit in the
-budget (fewer where validating would take more than half of it), and never more than a
-full pass; an epoch is then a part of the shuffled data, the next one continuing it.
+One pass over the 28,709 training faces can take longer than a short budget on a CPU,
+so each model first gets a measured warm-up (outside the budget): a few training steps
+are timed (after one that warms up), then forward passes in eval mode over ``val/`` at
+batch 512 (after a warm-up batch; stopped after ``--infer-s`` seconds), which give the
+inference rate and the cost of one validation pass. ``steps_per_epoch`` is then chosen
+so that about ``--evals`` validations fit in the budget (fewer where validating would
+take more than half of it), and never more than a full pass; an epoch is then a part of
+the shuffled data, the next one continuing it.
 
 Per model: ``val/`` accuracy, balanced accuracy and macro-F1 of the best epoch (the
 trainer's report), epochs and steps done, best epoch, faces seen, training time,
-parameters and MACs (as ``eegemo models`` lists them), training faces/s (faces seen /
-time in training steps), inference faces/s, the device and the budget. Each model's
-result is written to ``OUT/<model>.json`` as soon as it is trained (its run folder is
-``OUT/<model>/``), so a zoo can be trained over several sessions with ``--models``: a
-model with a result is skipped unless ``--force``, a run folder without one (a killed
-run) is trained again from scratch. The JSON printed on stdout gathers every
-``OUT/<model>.json`` present; ``--markdown`` adds the table.
+parameters and MACs of the size trained (counted on the model built with its
+``model_kwargs``), training faces/s (faces seen / time in training steps), inference
+faces/s, the device, the budget, the ``size`` and the ``model_kwargs``. Each model's
+result is written as soon as it is trained, to ``OUT/<model>.json`` at the default size
+(run folder ``OUT/<model>/``) and to ``OUT/<model>-cpu.json`` at the CPU size (run
+folder ``OUT/<model>-cpu/``), so the two sizes never mix and a zoo can be trained over
+several sessions with ``--models``: a model with a result is skipped unless ``--force``,
+a run folder without one (a killed run) is trained again from scratch. The JSON printed
+on stdout gathers every result of the chosen size present in ``OUT``; ``--markdown``
+adds the table.
 
 Run (about ``--budget-min`` plus a few minutes per model)::
 
+    python benchmarks/fer_zoo.py --size cpu --budget-min 12 --out runs/fer-zoo --markdown
     python benchmarks/fer_zoo.py --budget-min 20 --out runs/fer-zoo --markdown
     python benchmarks/fer_zoo.py --budget-min 20 --out runs/fer-zoo --models vit,deit
 """
@@ -69,6 +104,22 @@ OWN_LR_RECIPES = {
 }
 #: Batch size of the inference timing (the recipe's validation batch).
 INFER_BATCH = 512
+#: One FER2013 face, the input on which sizes are counted.
+FACE_SHAPE = (1, 48, 48)
+#: The sizes a model is trained at (``--size``).
+SIZES = ("default", "cpu")
+#: ``model_kwargs`` of each face model at about the cost per face of RECIPE's ResNet-18
+#: (78.0 M MACs); resnet18 is RECIPE's model, deit fer-distill-deit.toml's student.
+CPU_SIZES: dict[str, dict] = {
+    "convnext": {"variant": "atto", "patch_size": 2},
+    "deit": {"patch_size": 6, "embed_dim": 128, "depth": 6, "num_heads": 4, "drop_path_rate": 0.0},
+    "residual_attention": {"width": 8},
+    "resmasknet": {"width": 11, "stem_stride": 2},
+    "resnet18": {"width": 32, "stem_stride": 2, "dropout": 0.1},
+    "resnet34": {"width": 22, "stem_stride": 2},
+    "vgg": {"width": 24, "fc_dim": 1536},
+    "vit": {"patch_size": 6, "embed_dim": 128, "depth": 6, "num_heads": 4, "drop_path_rate": 0.0},
+}
 
 
 def log(line: str) -> None:
@@ -83,15 +134,31 @@ def face_models() -> dict[str, dict]:
     return {row["name"]: row for row in read() if row["family"] == "face"}
 
 
+def run_name(name: str, size: str) -> str:
+    """The stem of the result and run folder of ``name`` at ``size`` (``resnet18-cpu``)."""
+    return name if size == "default" else f"{name}-{size}"
+
+
+def model_size(name: str, model_kwargs: dict) -> tuple[int, int]:
+    """Parameters and MACs per face of ``name`` built with ``model_kwargs``."""
+    from eegemo.face.models import create_model
+    from eegemo.models.registry import count_macs
+
+    model = create_model(name, num_classes=7, input_shape=FACE_SHAPE, **model_kwargs)
+    return sum(p.numel() for p in model.parameters()), count_macs(model, FACE_SHAPE)
+
+
 def model_config(
-    name: str, budget_min: float, threads: int, seed: int
+    name: str, size: str, budget_min: float, threads: int, seed: int
 ) -> tuple[TrainConfig, str]:
     """The common recipe for ``name`` and where its learning rate comes from.
 
     Parameters
     ----------
     name : str
-        Registered face model, trained at its default size.
+        Registered face model.
+    size : {"default", "cpu"}
+        Its registered default size, or its ``model_kwargs`` of :data:`CPU_SIZES`.
     budget_min : float
         Training budget (``time_limit_min``, filled).
     threads : int
@@ -102,7 +169,8 @@ def model_config(
     Returns
     -------
     config : TrainConfig
-        ``pipelines/fer-cpu.toml`` with this model, the budget and the learning rate.
+        ``pipelines/fer-cpu.toml`` with this model and size, the budget and the learning
+        rate.
     lr_from : str
         The recipe file whose learning rate is used.
     """
@@ -115,7 +183,7 @@ def model_config(
     config = dataclasses.replace(
         config,
         model=name,
-        model_kwargs={},
+        model_kwargs=dict(CPU_SIZES[name]) if size == "cpu" else {},
         time_limit_min=budget_min,
         fill_time_limit=True,
         threads=threads,
@@ -171,8 +239,9 @@ def time_inference(trainer, dataset, max_s: float) -> tuple[float, int]:
     was_training = model.training
     model.eval()
     faces, elapsed = 0, 0.0
-    with torch.inference_mode(), torch.autocast(
-        device.type, dtype=trainer.amp_dtype, enabled=trainer.use_amp
+    with (
+        torch.inference_mode(),
+        torch.autocast(device.type, dtype=trainer.amp_dtype, enabled=trainer.use_amp),
     ):
         seconds(batches[0])  # warm-up
         for x in batches:
@@ -243,11 +312,22 @@ def warm_up(data: Path, config: TrainConfig, args: argparse.Namespace) -> dict:
     bundle = load_datasets(data, config)
     # epochs of one step: the first warms up, the others are timed
     probe = dataclasses.replace(
-        config, epochs=1 + args.warmup_steps, steps_per_epoch=1, time_limit_min=0.0,
+        config,
+        epochs=1 + args.warmup_steps,
+        steps_per_epoch=1,
+        time_limit_min=0.0,
         fill_time_limit=False,
     )
-    trainer = Trainer(probe, bundle.train, None, bundle.classes, None,
-                      data_meta=bundle.meta, progress=False, log_epochs=False)
+    trainer = Trainer(
+        probe,
+        bundle.train,
+        None,
+        bundle.classes,
+        None,
+        data_meta=bundle.meta,
+        progress=False,
+        log_epochs=False,
+    )
     timed = trainer.fit().history[1:]
     step_s = sum(r["train_time_s"] for r in timed) / len(timed)
     infer_rate, infer_faces = time_inference(trainer, bundle.val, args.infer_s)
@@ -271,18 +351,20 @@ def warm_up(data: Path, config: TrainConfig, args: argparse.Namespace) -> dict:
     }
 
 
-def train_model(name: str, catalogue: dict, args: argparse.Namespace) -> dict:
-    """Warm up, train ``name`` within the budget and return its result."""
+def train_model(name: str, args: argparse.Namespace) -> dict:
+    """Warm up, train ``name`` at ``args.size`` within the budget and return its result."""
     import torch
 
     from eegemo.errors import EegemoError
     from eegemo.train.experiment import train_on_split
 
-    config, lr_from = model_config(name, args.budget_min, args.threads, args.seed)
+    config, lr_from = model_config(name, args.size, args.budget_min, args.threads, args.seed)
+    params, macs = model_size(name, config.model_kwargs)
     result: dict[str, Any] = {
         "model": name,
-        "params": catalogue["params"],
-        "macs": catalogue["macs"],
+        "size": args.size,
+        "params": params,
+        "macs": macs,
         "budget_min": args.budget_min,
         "recipe": {
             "base": str(RECIPE.relative_to(ROOT)),
@@ -291,7 +373,7 @@ def train_model(name: str, catalogue: dict, args: argparse.Namespace) -> dict:
             "lr_from": lr_from,
             "schedule": config.schedule.name,
             "batch_size": config.batch_size,
-            "model_kwargs": {},
+            "model_kwargs": config.model_kwargs,
             "seed": config.seed,
         },
         "data": str(args.data),
@@ -301,14 +383,17 @@ def train_model(name: str, catalogue: dict, args: argparse.Namespace) -> dict:
         warmup = warm_up(args.data, config, args)
         result["device"] = warmup.pop("device")
         result["warmup"] = warmup
-        log(f"{name}: {warmup['step_s']:.2f} s per step of {config.batch_size} "
+        log(
+            f"{name}: {warmup['step_s']:.2f} s per step of {config.batch_size} "
             f"({warmup['train_faces_per_s']:g} faces/s), inference "
             f"{warmup['infer_faces_per_s']:g} faces/s, validation ~{warmup['val_s']:.0f} s: "
             f"{warmup['epochs_planned']} epochs of {warmup['steps_per_epoch']} steps "
-            f"(a full pass is {warmup['full_pass_steps']}) planned in {args.budget_min:g} min")
-        config = dataclasses.replace(config, epochs=warmup["epochs_planned"],
-                                     steps_per_epoch=warmup["steps_per_epoch"])
-        run = args.out / name
+            f"(a full pass is {warmup['full_pass_steps']}) planned in {args.budget_min:g} min"
+        )
+        config = dataclasses.replace(
+            config, epochs=warmup["epochs_planned"], steps_per_epoch=warmup["steps_per_epoch"]
+        )
+        run = args.out / run_name(name, args.size)
         started = time.perf_counter()
         fit, _ = train_on_split(args.data, run, config, progress=False)
         wall = time.perf_counter() - started
@@ -319,41 +404,46 @@ def train_model(name: str, catalogue: dict, args: argparse.Namespace) -> dict:
     faces = sum(r["train_items"] for r in history)
     train_s = sum(r["train_time_s"] for r in history)
     val = fit.report["val"]
-    result.update({
-        "val_accuracy": val["accuracy"],
-        "val_balanced_accuracy": val["balanced_accuracy"],
-        "val_macro_f1": val["macro_f1"],
-        "epochs": fit.epochs_run,
-        "steps_per_epoch": config.steps_per_epoch,
-        "steps": fit.epochs_run * config.steps_per_epoch,
-        "best_epoch": fit.best_epoch,
-        "faces_seen": faces,
-        "passes": round(faces / warmup["train_faces"], 2),
-        "train_s": round(train_s, 1),
-        "budget_used_s": round(sum(r["time_s"] for r in history), 1),
-        "val_s_per_epoch": round(
-            sum(r["time_s"] - r["train_time_s"] for r in history) / len(history), 1
-        ),
-        "wall_s": round(wall, 1),
-        "train_faces_per_s": round(faces / train_s, 1),
-        "infer_faces_per_s": warmup["infer_faces_per_s"],
-        "run": str(run),
-    })
+    result.update(
+        {
+            "val_accuracy": val["accuracy"],
+            "val_balanced_accuracy": val["balanced_accuracy"],
+            "val_macro_f1": val["macro_f1"],
+            "epochs": fit.epochs_run,
+            "steps_per_epoch": config.steps_per_epoch,
+            "steps": fit.epochs_run * config.steps_per_epoch,
+            "best_epoch": fit.best_epoch,
+            "faces_seen": faces,
+            "passes": round(faces / warmup["train_faces"], 2),
+            "train_s": round(train_s, 1),
+            "budget_used_s": round(sum(r["time_s"] for r in history), 1),
+            "val_s_per_epoch": round(
+                sum(r["time_s"] - r["train_time_s"] for r in history) / len(history), 1
+            ),
+            "wall_s": round(wall, 1),
+            "train_faces_per_s": round(faces / train_s, 1),
+            "infer_faces_per_s": warmup["infer_faces_per_s"],
+            "run": str(run),
+        }
+    )
     return result
 
 
 def prepare_run(out: Path, name: str, budget_min: float, force: bool) -> bool:
-    """Whether ``name`` is to be trained; clear what a killed or replaced run left.
+    """Whether run ``name`` is to be trained; clear what a killed or replaced run left.
 
-    A model with a result at the same budget is skipped (unless ``force``); one at
-    another budget is refused, since its numbers would not compare.
+    ``name`` is a :func:`run_name`, of the result ``out/<name>.json`` and the run folder
+    ``out/<name>/``. A model with a result at the same budget is skipped (unless
+    ``force``); one at another budget is refused, since its numbers would not compare.
     """
     result, run = out / f"{name}.json", out / name
     if result.is_file() and not force:
         budget = json.loads(result.read_text(encoding="utf-8")).get("budget_min")
         if budget != budget_min:
-            sys.exit(f"fer_zoo: {result} was trained at a {budget} min budget, not "
-                     f"{budget_min:g}; use another --out, or --force to train it again")
+            sys.exit(
+                f"fer_zoo: {result} was trained at a {budget} min budget, not "
+                f"{budget_min:g}; use another --out, or --force to train it again"
+            )
         log(f"{name}: done ({result}), skipped")
         return False
     if run.exists():
@@ -366,14 +456,21 @@ def prepare_run(out: Path, name: str, budget_min: float, force: bool) -> bool:
 
 
 def gather(out: Path, names: list[str]) -> list[dict]:
-    """Every model result in ``out``, best ``val/`` accuracy first (failures last)."""
-    rows = [json.loads((out / f"{n}.json").read_text(encoding="utf-8"))
-            for n in names if (out / f"{n}.json").is_file()]
+    """The results ``out/<name>.json`` present of runs ``names``, best ``val/`` accuracy first.
+
+    ``names`` are :func:`run_name` stems, so that only results of one size are gathered;
+    failed runs come last.
+    """
+    rows = [
+        json.loads((out / f"{n}.json").read_text(encoding="utf-8"))
+        for n in names
+        if (out / f"{n}.json").is_file()
+    ]
     return sorted(rows, key=lambda r: -r.get("val_accuracy", -1.0))
 
 
 def markdown(rows: list[dict]) -> str:
-    """The results as a Markdown table, with the budgets, devices and torch below it."""
+    """The results as a Markdown table, with the sizes, budgets, devices and torch below it."""
     lines = [
         "| model | params (M) | MACs (M) | train faces/s | infer faces/s | epochs (steps) "
         "| val acc | val bacc | val macro-F1 |",
@@ -389,12 +486,15 @@ def markdown(rows: list[dict]) -> str:
             f"| {r['epochs']} ({r['steps']}) | {100 * r['val_accuracy']:.2f}% "
             f"| {100 * r['val_balanced_accuracy']:.2f}% | {100 * r['val_macro_f1']:.2f}% |"
         )
+    sizes = sorted({r.get("size", "default") for r in rows})
     budgets = sorted({f"{r['budget_min']:g}" for r in rows})
     devices = sorted({describe_device(r["device"]) for r in rows if "device" in r})
     torches = sorted({r["torch"] for r in rows})
     lines.append("")
-    lines.append(f"Budget {', '.join(budgets)} min per model; {'; '.join(devices)}; "
-                 f"torch {', '.join(torches)}.")
+    lines.append(
+        f"Size {', '.join(sizes)}; budget {', '.join(budgets)} min per model; "
+        f"{'; '.join(devices)}; torch {', '.join(torches)}."
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -408,26 +508,58 @@ def describe_device(device: dict) -> str:
 def main() -> None:
     """Train the models asked for, then print the JSON of every result in ``--out``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=default_data(),
-                        help="FER2013 folder with train/ and val/")
-    parser.add_argument("--budget-min", type=float, required=True,
-                        help="training budget per model in minutes (time_limit_min, filled)")
-    parser.add_argument("--models", default="all",
-                        help="comma-separated face models, or 'all' (default)")
-    parser.add_argument("--out", type=Path, default=Path("/tmp/fer_zoo"),
-                        help="run folders and per-model results (OUT/<model>/, OUT/<model>.json)")
+    parser.add_argument(
+        "--data", type=Path, default=default_data(), help="FER2013 folder with train/ and val/"
+    )
+    parser.add_argument(
+        "--budget-min",
+        type=float,
+        required=True,
+        help="training budget per model in minutes (time_limit_min, filled)",
+    )
+    parser.add_argument(
+        "--size",
+        choices=SIZES,
+        default="default",
+        help="model sizes: the registered defaults (default), or CPU_SIZES at about "
+        "the CPU recipe's 78 M MACs per face",
+    )
+    parser.add_argument(
+        "--models", default="all", help="comma-separated face models, or 'all' (default)"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("/tmp/fer_zoo"),
+        help="run folders and per-model results (OUT/<model>/ and OUT/<model>.json, "
+        "OUT/<model>-cpu/ and OUT/<model>-cpu.json with --size cpu)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for PyTorch")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--evals", type=int, default=6,
-                        help="validations (epochs) to fit in the budget")
-    parser.add_argument("--warmup-steps", type=int, default=3,
-                        help="training steps timed in the warm-up (after one untimed)")
-    parser.add_argument("--infer-s", type=float, default=30.0,
-                        help="stop timing inference after this many seconds")
-    parser.add_argument("--force", action="store_true",
-                        help="train models again that already have a result in --out")
-    parser.add_argument("--markdown", nargs="?", const="-", metavar="FILE",
-                        help="also write the table: after the JSON, or to FILE")
+    parser.add_argument(
+        "--evals", type=int, default=6, help="validations (epochs) to fit in the budget"
+    )
+    parser.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=3,
+        help="training steps timed in the warm-up (after one untimed)",
+    )
+    parser.add_argument(
+        "--infer-s", type=float, default=30.0, help="stop timing inference after this many seconds"
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="train models again that already have a result in --out",
+    )
+    parser.add_argument(
+        "--markdown",
+        nargs="?",
+        const="-",
+        metavar="FILE",
+        help="also write the table: after the JSON, or to FILE",
+    )
     args = parser.parse_args()
     if args.budget_min <= 0 or args.evals < 1 or args.warmup_steps < 1 or args.infer_s <= 0:
         parser.error("--budget-min, --evals, --warmup-steps and --infer-s must be positive")
@@ -437,22 +569,36 @@ def main() -> None:
     unknown = [n for n in names if n not in catalogue]
     if unknown:
         parser.error(f"not face models: {', '.join(unknown)} (known: {', '.join(catalogue)})")
+    unsized = [n for n in names if n not in CPU_SIZES] if args.size == "cpu" else []
+    if unsized:
+        parser.error(f"no CPU size for: {', '.join(unsized)} (add them to CPU_SIZES)")
     args.out.mkdir(parents=True, exist_ok=True)
-    todo = [name for name in names if prepare_run(args.out, name, args.budget_min, args.force)]
+    todo = [
+        name
+        for name in names
+        if prepare_run(args.out, run_name(name, args.size), args.budget_min, args.force)
+    ]
     for name in todo:
-        result = train_model(name, catalogue[name], args)
-        path = args.out / f"{name}.json"
+        result = train_model(name, args)
+        path = args.out / f"{run_name(name, args.size)}.json"
         path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         if "error" not in result:
-            log(f"{name}: val accuracy {result['val_accuracy']:.4f} after {result['epochs']} "
-                f"epochs ({result['steps']} steps, {result['passes']:g} passes); {path}")
+            log(
+                f"{name}: val accuracy {result['val_accuracy']:.4f} after {result['epochs']} "
+                f"epochs ({result['steps']} steps, {result['passes']:g} passes); {path}"
+            )
 
-    rows = gather(args.out, list(catalogue))
-    print(json.dumps({
-        "benchmark": "fer_zoo",
-        "command": shlex.join(["python", "benchmarks/fer_zoo.py", *sys.argv[1:]]),
-        "models": rows,
-    }, indent=2))
+    rows = gather(args.out, [run_name(name, args.size) for name in catalogue])
+    print(
+        json.dumps(
+            {
+                "benchmark": "fer_zoo",
+                "command": shlex.join(["python", "benchmarks/fer_zoo.py", *sys.argv[1:]]),
+                "models": rows,
+            },
+            indent=2,
+        )
+    )
     if args.markdown:
         table = markdown(rows)
         if args.markdown == "-":
