@@ -18,7 +18,7 @@ from ..integrity import sha256_file
 DEFAULT_MODEL_FILE = "fer2013-resnet18-w32-int8.pt"
 #: SHA-256 of that file.
 DEFAULT_MODEL_SHA256 = (
-    "7c26ec06c6ab31c540e17b9f5e93c4cd696a0c50e99e62bf453e459b3afb5452"
+    "9c5ce3110e2079fdc4376fc8dbfde8d5b7bba7bfc7b60b576f3457eaba470d9c"
 )
 #: How the shipped model is named in outputs.
 DEFAULT_MODEL_NAME = f"default ({DEFAULT_MODEL_FILE})"
