@@ -41,9 +41,8 @@ one-cycle schedule anneals at its end.
 
 Only the learning rate differs, and only for the models that are usually trained with
 Adam/AdamW at another rate (:data:`OWN_LR`): ViT and DeiT at 5e-4 (the DeiT paper's
-base rate), ConvNeXt at 1e-3; the CNNs take the CPU
-recipe's 6e-3. Each result records its learning rate and where it came from, at either
-size.
+base rate), ConvNeXt at 1e-3; the CNNs take the CPU recipe's 6e-3. Each result records
+its learning rate and where it came from, at either size.
 
 One pass over the 28,709 training faces can take longer than a short budget on a CPU,
 so each model first gets a measured warm-up (outside the budget): a few training steps
