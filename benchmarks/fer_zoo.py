@@ -62,7 +62,9 @@ result is written as soon as it is trained, to ``OUT/<model>.json`` at the defau
 (run folder ``OUT/<model>/``) and to ``OUT/<model>-cpu.json`` at the CPU size (run
 folder ``OUT/<model>-cpu/``), so the two sizes never mix and a zoo can be trained over
 several sessions with ``--models``: a model with a result is skipped unless ``--force``,
-a run folder without one (a killed run) is trained again from scratch. The JSON printed
+a run folder without one (a killed run) is trained again from scratch. Each model trains
+in a child process, so that a native crash (ResMaskNet's convolutions in oneDNN on two
+threads, for instance) becomes that model's failed row and the zoo goes on. The JSON printed
 on stdout gathers every result of the chosen size present in ``OUT``; ``--markdown``
 adds the table.
 
@@ -82,6 +84,8 @@ import os
 import platform
 import shlex
 import shutil
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -423,6 +427,46 @@ def train_model(name: str, args: argparse.Namespace) -> dict:
     return result
 
 
+def write_result(path: Path, result: dict) -> None:
+    """Write a model's result whole or not at all (a temporary file, then renamed)."""
+    part = path.with_name(path.name + ".part")
+    part.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    os.replace(part, path)
+
+
+def train_in_child(name: str, args: argparse.Namespace) -> dict:
+    """Train ``name`` in a child process running this script; its result, or a failed row.
+
+    A child that dies without writing its result (killed by a signal, or an exception
+    other than eegemo's, whose traceback it prints) gives a row with ``error`` saying how
+    it ended, beside the model's size, so the zoo's table shows the failure.
+    """
+    import torch
+
+    command = [
+        sys.executable, str(Path(__file__).resolve()), "--child", name,
+        "--data", str(args.data), "--budget-min", repr(args.budget_min), "--size", args.size,
+        "--out", str(args.out), "--threads", str(args.threads), "--seed", str(args.seed),
+        "--evals", str(args.evals), "--warmup-steps", str(args.warmup_steps),
+        "--infer-s", repr(args.infer_s),
+    ]
+    path = args.out / f"{run_name(name, args.size)}.json"
+    code = subprocess.run(command, check=False).returncode
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    if code < 0:
+        how = f"killed by {signal.Signals(-code).name}"
+    else:
+        how = f"exited with status {code} before writing a result"
+    log(f"{name}: failed: {how}")
+    params, macs = model_size(name, CPU_SIZES[name] if args.size == "cpu" else {})
+    return {
+        "model": name, "size": args.size, "params": params, "macs": macs,
+        "budget_min": args.budget_min, "data": str(args.data), "torch": torch.__version__,
+        "error": how,
+    }
+
+
 def prepare_run(out: Path, name: str, budget_min: float, force: bool) -> bool:
     """Whether run ``name`` is to be trained; clear what a killed or replaced run left.
 
@@ -485,10 +529,9 @@ def markdown(rows: list[dict]) -> str:
     devices = sorted({describe_device(r["device"]) for r in rows if "device" in r})
     torches = sorted({r["torch"] for r in rows})
     lines.append("")
-    lines.append(
-        f"Size {', '.join(sizes)}; budget {', '.join(budgets)} min per model; "
-        f"{'; '.join(devices)}; torch {', '.join(torches)}."
-    )
+    footer = [f"Size {', '.join(sizes)}", f"budget {', '.join(budgets)} min per model"]
+    footer += devices  # none when every model failed before its warm-up
+    lines.append(f"{'; '.join(footer)}; torch {', '.join(torches)}.")
     return "\n".join(lines) + "\n"
 
 
@@ -547,6 +590,7 @@ def main() -> None:
         action="store_true",
         help="train models again that already have a result in --out",
     )
+    parser.add_argument("--child", metavar="MODEL", help=argparse.SUPPRESS)
     parser.add_argument(
         "--markdown",
         nargs="?",
@@ -567,15 +611,19 @@ def main() -> None:
     if unsized:
         parser.error(f"no CPU size for: {', '.join(unsized)} (add them to CPU_SIZES)")
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.child:  # this process is train_in_child's child: one model, its result only
+        write_result(args.out / f"{run_name(args.child, args.size)}.json",
+                     train_model(args.child, args))
+        return
     todo = [
         name
         for name in names
         if prepare_run(args.out, run_name(name, args.size), args.budget_min, args.force)
     ]
     for name in todo:
-        result = train_model(name, args)
+        result = train_in_child(name, args)
         path = args.out / f"{run_name(name, args.size)}.json"
-        path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        write_result(path, result)
         if "error" not in result:
             log(
                 f"{name}: val accuracy {result['val_accuracy']:.4f} after {result['epochs']} "
