@@ -10,12 +10,13 @@ from torch.nn import functional as F
 
 from eegemo.cli import main
 from eegemo.config import from_dict
-from eegemo.errors import ConfigError
+from eegemo.errors import ConfigError, EegemoError
 from eegemo.models import create_model
 from eegemo.train.distill import (
     DistillationLoss,
     DistillRunConfig,
     attention_transfer_loss,
+    feature_matching_loss,
 )
 
 from .test_face_data import write_fer_csv, write_fer_folders
@@ -80,6 +81,36 @@ def test_attention_transfer_compares_stage_maps_and_needs_cnns():
         DistillationLoss(teacher, label_loss, attention_beta=1.0, student=vit)
 
 
+def test_feature_matching_is_the_relative_error_of_each_stage_and_needs_equal_shapes():
+    f, g = torch.rand(2, 8, 12, 12), torch.rand(2, 16, 6, 6)
+    assert float(feature_matching_loss([f, g], [f, g])) == 0.0
+    expected = ((2 * f - f) ** 2).mean() / (f**2).mean() + ((0 * g - g) ** 2).mean() / (g**2).mean()
+    torch.testing.assert_close(feature_matching_loss([2 * f, 0 * g], [f, g]), expected)
+    with pytest.raises(EegemoError, match=r"stage 1 of the student gives \(8, 12, 12\), the "
+                       r"teacher's \(16, 6, 6\)"):
+        feature_matching_loss([f], [g])
+    torch.manual_seed(0)
+    teacher = create_model("vgg", width=4, fc_dim=8).eval()
+    student = create_model("vgg", width=4, fc_dim=8).train()
+    criterion = DistillationLoss(teacher, label_loss, "soft", alpha=0.0, feature_gamma=1.0,
+                                 student=student)
+    x, y = torch.rand(3, 1, 48, 48), torch.tensor([0, 1, 2])
+    out = student(x)
+    with_fm = criterion(out, y, x)
+    hints = with_fm - label_loss(out, y)
+    assert hints.item() > 1e-4
+    first_conv = next(student.parameters())
+    (grad,) = torch.autograd.grad(hints, first_conv, retain_graph=True)
+    assert grad.abs().sum() > 0  # every stage is matched, the first one too
+    with_fm.backward()
+    assert all(p.grad is None for p in teacher.parameters())
+    criterion.close()
+    with pytest.raises(EegemoError, match="feature matching pairs stages of the same shapes"):
+        wider = create_model("vgg", width=8, fc_dim=8).train()
+        criterion = DistillationLoss(teacher, label_loss, feature_gamma=1.0, student=wider)
+        criterion(wider(x), y, x)
+
+
 def test_distill_settings_are_validated():
     config = from_dict(DistillRunConfig, {"model": "vgg", "distill": {"generations": 3}})
     assert config.distill.generations == 3 and config.distill.loss == "soft"
@@ -87,6 +118,8 @@ def test_distill_settings_are_validated():
         from_dict(DistillRunConfig, {"distill": {"temprature": 2.0}})
     with pytest.raises(ConfigError, match=r"distill\.alpha: expected in \[0, 1\], got 1.5"):
         from_dict(DistillRunConfig, {"distill": {"alpha": 1.5}})
+    with pytest.raises(ConfigError, match=r"feature_gamma: expected >= 0, got -1"):
+        from_dict(DistillRunConfig, {"distill": {"feature_gamma": -1.0}})
 
 
 def test_two_generations_of_distillation_are_tabulated(tmp_path, monkeypatch, capsys):

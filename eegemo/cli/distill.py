@@ -22,6 +22,7 @@ The config is a training recipe (any `eegemo train` key) plus a [distill] table:
   temperature = 4.0
   alpha = 0.5            # weight of the teacher term (1 - alpha: the true labels)
   attention_beta = 0.0   # > 0 adds attention transfer between CNN stages (paper: 1000)
+  feature_gamma = 0.0    # > 0 matches each CNN stage's features (same architecture)
   baseline = false       # also train the student without a teacher, for comparison
 
 A DeiT student (model = "deit") learns the teacher through its distillation token

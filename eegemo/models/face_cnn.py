@@ -3,8 +3,8 @@
 Every network here works natively on small grayscale faces (48x48 FER2013): the
 stems keep full resolution instead of the 4x ImageNet downsampling, weights are
 drawn from a truncated normal (He-scaled for convolutions), and each exposes
-``stages``, the modules whose outputs attention transfer
-(:mod:`eegemo.train.distill`) compares between teacher and student.
+``stages``, the modules whose outputs attention transfer and feature matching
+(:mod:`eegemo.train.distill`) compare between teacher and student.
 
 The builders return the weights in channels-last (NHWC) memory format: convolutions
 then run channels-last on CPU as well as on GPU, which measured about 20% faster

@@ -43,7 +43,7 @@ class ModelEntry:
         Classes of the model as listed.
     feature_stages : bool
         The model exposes ``stages``, a sequence of modules whose outputs are spatial
-        feature maps ``(N, C, H, W)``: attention transfer needs it.
+        feature maps ``(N, C, H, W)``: attention transfer and feature matching need it.
     distill_token : bool
         In training mode the model returns ``(class_logits, distillation_logits)``,
         as DeiT does: hard-label distillation trains the second head on the teacher.

@@ -12,7 +12,13 @@ as the student):
 * attention transfer (Zagoruyko & Komodakis, 2017) between CNNs that expose
   ``stages``: ``beta / 2 * sum_j mean((a_s_j - a_t_j)^2)`` over the normalised
   spatial attention maps ``a = normalize(mean_c(f^2))`` of each stage, added to
-  either of the above.
+  either of the above;
+* feature matching (FitNets hints, Romero et al., 2015, without the regressor) between
+  a student and a teacher whose stages give feature maps of the same shapes (a student
+  of the teacher's architecture): ``gamma * sum_j mean((f_s_j - f_t_j)^2) /
+  mean(f_t_j^2)``, the relative squared error of each stage's output. Unlike the
+  logits of a teacher trained with label smoothing, which has memorised most of its
+  training images, its feature maps still say how it sees each face.
 
 :func:`distill_run` repeats distillation for N generations, each student becoming
 the next teacher (born-again networks, Furlanello et al., 2018), and tabulates the
@@ -54,6 +60,12 @@ class DistillConfig:
     attention_beta: float = option(
         0.0, "attention transfer weight beta between CNN stages (0 = off; 1000 in the paper)"
     )
+    feature_gamma: float = option(
+        0.0,
+        "feature matching weight gamma: relative squared error of each CNN stage's output "
+        "to the teacher's (stages of the same shapes: a student of the teacher's "
+        "architecture; 0 = off)",
+    )
     baseline: bool = option(
         False, "also train the student architecture without a teacher, for comparison"
     )
@@ -67,6 +79,8 @@ class DistillConfig:
             raise ConfigError(f"alpha: expected in [0, 1], got {self.alpha}")
         if self.attention_beta < 0:
             raise ConfigError(f"attention_beta: expected >= 0, got {self.attention_beta}")
+        if self.feature_gamma < 0:
+            raise ConfigError(f"feature_gamma: expected >= 0, got {self.feature_gamma}")
 
 
 @dataclasses.dataclass
@@ -154,6 +168,23 @@ def attention_transfer_loss(student_features: Sequence, teacher_features: Sequen
     return total
 
 
+def feature_matching_loss(student_features: Sequence, teacher_features: Sequence):
+    """Sum over stages of the student's squared error relative to the teacher's features.
+
+    Every pair of stages must give feature maps of the same shape.
+    """
+    total = 0.0
+    for j, (s, t) in enumerate(zip(student_features, teacher_features, strict=True)):
+        if s.shape != t.shape:
+            raise EegemoError(
+                f"feature matching pairs stages of the same shapes; stage {j + 1} of the "
+                f"student gives {tuple(s.shape[1:])}, the teacher's {tuple(t.shape[1:])}"
+            )
+        t = t.float()
+        total = total + (s.float() - t).pow(2).mean() / t.pow(2).mean().clamp_min(1e-8)
+    return total
+
+
 # ------------------------------------------------------------------- the loss
 
 
@@ -175,8 +206,11 @@ class DistillationLoss:
         Weight of the distillation term (``1 - alpha`` for the label loss).
     attention_beta : float
         Weight of attention transfer (0 = off); needs ``student``.
+    feature_gamma : float
+        Weight of feature matching (0 = off); needs ``student``.
     student : torch.nn.Module, optional
-        The student, to record its stage features for attention transfer.
+        The student, to record its stage features for attention transfer and feature
+        matching.
     """
 
     def __init__(
@@ -187,6 +221,7 @@ class DistillationLoss:
         temperature: float = 4.0,
         alpha: float = 0.5,
         attention_beta: float = 0.0,
+        feature_gamma: float = 0.0,
         student=None,
     ) -> None:
         if kind not in ("soft", "hard"):
@@ -199,20 +234,21 @@ class DistillationLoss:
         self.temperature = temperature
         self.alpha = alpha
         self.attention_beta = attention_beta
+        self.feature_gamma = feature_gamma
         self._student_stages = self._teacher_stages = None
-        if attention_beta > 0:
+        if attention_beta > 0 or feature_gamma > 0:
             if student is None:
-                raise ConfigError("attention transfer needs the student model")
+                raise ConfigError("attention transfer and feature matching need the student")
             self._student_stages = StageFeatures(student, "student")
             self._teacher_stages = StageFeatures(teacher, "teacher", record_in_eval=True)
             if len(self._student_stages) != len(self._teacher_stages):
                 raise ConfigError(
-                    f"attention transfer pairs stages: the student has "
+                    f"attention transfer and feature matching pair stages: the student has "
                     f"{len(self._student_stages)}, the teacher {len(self._teacher_stages)}"
                 )
 
     def close(self) -> None:
-        """Remove the attention-transfer hooks from the student and the teacher."""
+        """Remove the stage hooks from the student and the teacher."""
         for features in (self._student_stages, self._teacher_stages):
             if features is not None:
                 features.remove()
@@ -250,9 +286,13 @@ class DistillationLoss:
             label_out = dist_out = outputs
         loss = (1 - self.alpha) * self.base(label_out, targets, inputs)
         loss = loss + self.alpha * self.distillation_term(dist_out, teacher)
-        if self.attention_beta > 0:
-            at = attention_transfer_loss(self._student_stages.take(), self._teacher_stages.take())
-            loss = loss + self.attention_beta / 2 * at
+        if self._student_stages is not None:
+            student_f, teacher_f = self._student_stages.take(), self._teacher_stages.take()
+            if self.attention_beta > 0:
+                at = attention_transfer_loss(student_f, teacher_f)
+                loss = loss + self.attention_beta / 2 * at
+            if self.feature_gamma > 0:
+                loss = loss + self.feature_gamma * feature_matching_loss(student_f, teacher_f)
         return loss
 
 
@@ -260,13 +300,14 @@ class DistillationLoss:
 
 
 def _check_feature_stages(name: str, role: str) -> None:
-    """Refuse attention transfer for a model that does not declare spatial stages."""
+    """Refuse stage losses for a model that does not declare spatial stages."""
     from ..models import get_entry, model_names
 
     if not get_entry(name).feature_stages:
         able = [n for n in model_names() if get_entry(n).feature_stages]
         raise ConfigError(
-            f"distill.attention_beta > 0 needs models that declare feature stages; the {role} "
+            f"distill.attention_beta and feature_gamma need models that declare feature "
+            f"stages; the {role} "
             f"{name!r} does not (models that do: {', '.join(able)})"
         )
 
@@ -379,7 +420,7 @@ def distill_run(
             f"{teacher}: the teacher takes inputs of shape {teacher_input} but the data give "
             f"{data_input}"
         )
-    if config.distill.attention_beta > 0:
+    if config.distill.attention_beta > 0 or config.distill.feature_gamma > 0:
         _check_feature_stages(teacher_meta["model"]["name"], "teacher")
         _check_feature_stages(config.model, "student")
     out.mkdir(parents=True, exist_ok=True)
@@ -424,6 +465,7 @@ def distill_run(
                 temperature=config.distill.temperature,
                 alpha=config.distill.alpha,
                 attention_beta=config.distill.attention_beta,
+                feature_gamma=config.distill.feature_gamma,
                 student=student,
             )
             trainer = Trainer(config, bundle.train, bundle.val, bundle.classes, run_dir,
