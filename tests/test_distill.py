@@ -134,6 +134,10 @@ def test_two_generations_of_distillation_are_tabulated(tmp_path, monkeypatch, ca
             "--out", str(out), "--generations", "2", "--set", "model=vgg",
             "--set", "model_kwargs={width=4,fc_dim=16}", "--set", "distill.baseline=true",
             "--set", "distill.attention_beta=100", "--set", "augment.hflip=true", *common]
+    # feature matching needs the teacher's stage shapes: refused before anything is written
+    assert main([*argv, "--set", "distill.feature_gamma=1"]) == 2  # a config error
+    assert "stage 1 of the student gives" in capsys.readouterr().err
+    assert not out.exists()
     assert main(argv) == 0
     printed = capsys.readouterr().out
     table = json.loads((out / "distill.json").read_text())

@@ -16,9 +16,10 @@ as the student):
 * feature matching (FitNets hints, Romero et al., 2015, without the regressor) between
   a student and a teacher whose stages give feature maps of the same shapes (a student
   of the teacher's architecture): ``gamma * sum_j mean((f_s_j - f_t_j)^2) /
-  mean(f_t_j^2)``, the relative squared error of each stage's output. Unlike the
-  logits of a teacher trained with label smoothing, which has memorised most of its
-  training images, its feature maps still say how it sees each face.
+  mean(f_t_j^2)``, the relative squared error of each stage's output. A teacher that
+  has memorised its training images, trained with label smoothing, gives soft targets
+  on them that are little more than the labels; its feature maps still carry what it
+  sees in each image.
 
 :func:`distill_run` repeats distillation for N generations, each student becoming
 the next teacher (born-again networks, Furlanello et al., 2018), and tabulates the
@@ -312,6 +313,34 @@ def _check_feature_stages(name: str, role: str) -> None:
         )
 
 
+def _check_feature_shapes(teacher, student, item, device) -> None:
+    """Refuse feature matching between stages whose outputs differ in shape, before training."""
+    import torch
+
+    from .trainer import to_device
+
+    student_f = StageFeatures(student, "student", record_in_eval=True)
+    teacher_f = StageFeatures(teacher, "teacher", record_in_eval=True)
+    x = to_device(item.unsqueeze(0), device)  # stages are CNNs': one image tensor
+    was_training = student.training
+    try:
+        with torch.no_grad():
+            student.eval()
+            student(x)
+            teacher(x)
+        for j, (s, t) in enumerate(zip(student_f.take(), teacher_f.take(), strict=True)):
+            if s.shape != t.shape:
+                raise ConfigError(
+                    f"distill.feature_gamma > 0 matches stages of the same shapes, but stage "
+                    f"{j + 1} of the student gives {tuple(s.shape[1:])} and the teacher's "
+                    f"{tuple(t.shape[1:])}; use the teacher's architecture for the student"
+                )
+    finally:
+        student.train(was_training)
+        student_f.remove()
+        teacher_f.remove()
+
+
 def _val_metrics(model, dataset, classes: Sequence[str], device, batch_size: int) -> dict:
     from .metrics import classification_metrics
     from .trainer import predict_logits
@@ -423,6 +452,9 @@ def distill_run(
     if config.distill.attention_beta > 0 or config.distill.feature_gamma > 0:
         _check_feature_stages(teacher_meta["model"]["name"], "teacher")
         _check_feature_stages(config.model, "student")
+    if config.distill.feature_gamma > 0:
+        _check_feature_shapes(teacher_model, build_model_from_meta(student_meta).to(device),
+                              bundle.train[0][0], device)
     out.mkdir(parents=True, exist_ok=True)
     teacher_val = _val_metrics(
         teacher_model, bundle.val, bundle.classes, device, config.eval_batch_size
