@@ -437,9 +437,10 @@ def write_result(path: Path, result: dict) -> None:
 def train_in_child(name: str, args: argparse.Namespace) -> dict:
     """Train ``name`` in a child process running this script; its result, or a failed row.
 
-    A child that dies without writing its result (killed by a signal, or an exception
-    other than eegemo's, whose traceback it prints) gives a row with ``error`` saying how
-    it ended, beside the model's size, so the zoo's table shows the failure.
+    The child writes its result. A child that dies without writing it (killed by a
+    signal, or an exception other than eegemo's, whose traceback it prints) gives a row
+    with ``error`` saying how it ended, beside the model's size, written here, so the
+    zoo's table shows the failure.
     """
     import torch
 
@@ -460,11 +461,13 @@ def train_in_child(name: str, args: argparse.Namespace) -> dict:
         how = f"exited with status {code} before writing a result"
     log(f"{name}: failed: {how}")
     params, macs = model_size(name, CPU_SIZES[name] if args.size == "cpu" else {})
-    return {
+    failed = {
         "model": name, "size": args.size, "params": params, "macs": macs,
         "budget_min": args.budget_min, "data": str(args.data), "torch": torch.__version__,
         "error": how,
     }
+    write_result(path, failed)
+    return failed
 
 
 def prepare_run(out: Path, name: str, budget_min: float, force: bool) -> bool:
@@ -622,12 +625,11 @@ def main() -> None:
     ]
     for name in todo:
         result = train_in_child(name, args)
-        path = args.out / f"{run_name(name, args.size)}.json"
-        write_result(path, result)
         if "error" not in result:
             log(
                 f"{name}: val accuracy {result['val_accuracy']:.4f} after {result['epochs']} "
-                f"epochs ({result['steps']} steps, {result['passes']:g} passes); {path}"
+                f"epochs ({result['steps']} steps, {result['passes']:g} passes); "
+                f"{args.out / f'{run_name(name, args.size)}.json'}"
             )
 
     rows = gather(args.out, [run_name(name, args.size) for name in catalogue])

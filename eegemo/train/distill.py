@@ -169,18 +169,26 @@ def attention_transfer_loss(student_features: Sequence, teacher_features: Sequen
     return total
 
 
+def check_same_shapes(student_features: Sequence, teacher_features: Sequence) -> None:
+    """Refuse feature matching between stages whose feature maps differ in shape."""
+    for j, (s, t) in enumerate(zip(student_features, teacher_features, strict=True)):
+        if s.shape != t.shape:
+            raise ConfigError(
+                f"distill.feature_gamma: feature matching pairs stages of the same shapes; "
+                f"stage {j + 1} of the student gives {tuple(s.shape[1:])}, the teacher's "
+                f"{tuple(t.shape[1:])} (use the teacher's architecture for the student)"
+            )
+
+
 def feature_matching_loss(student_features: Sequence, teacher_features: Sequence):
     """Sum over stages of the student's squared error relative to the teacher's features.
 
-    Every pair of stages must give feature maps of the same shape.
+    Every pair of stages must give feature maps of the same shape
+    (:func:`check_same_shapes`).
     """
+    check_same_shapes(student_features, teacher_features)
     total = 0.0
-    for j, (s, t) in enumerate(zip(student_features, teacher_features, strict=True)):
-        if s.shape != t.shape:
-            raise EegemoError(
-                f"feature matching pairs stages of the same shapes; stage {j + 1} of the "
-                f"student gives {tuple(s.shape[1:])}, the teacher's {tuple(t.shape[1:])}"
-            )
+    for s, t in zip(student_features, teacher_features, strict=True):
         t = t.float()
         total = total + (s.float() - t).pow(2).mean() / t.pow(2).mean().clamp_min(1e-8)
     return total
@@ -328,13 +336,7 @@ def _check_feature_shapes(teacher, student, item, device) -> None:
             student.eval()
             student(x)
             teacher(x)
-        for j, (s, t) in enumerate(zip(student_f.take(), teacher_f.take(), strict=True)):
-            if s.shape != t.shape:
-                raise ConfigError(
-                    f"distill.feature_gamma > 0 matches stages of the same shapes, but stage "
-                    f"{j + 1} of the student gives {tuple(s.shape[1:])} and the teacher's "
-                    f"{tuple(t.shape[1:])}; use the teacher's architecture for the student"
-                )
+        check_same_shapes(student_f.take(), teacher_f.take())
     finally:
         student.train(was_training)
         student_f.remove()
